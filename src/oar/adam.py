@@ -1,0 +1,175 @@
+"""Adam (Kingma & Ba, 2015, arXiv:1412.6980) with ``paddle.optimizer.Adam``'s numerics (spec §2.4)."""
+from __future__ import annotations
+
+import torch
+
+from .optimizer import Optimizer, as_float
+
+__all__ = ["Adam", "adam_update"]
+
+
+def adam_update(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad=False, lazy_mode=False):
+    """One Adam step of ``param`` in place (Paddle's rule; ε scaled by sqrt(1-β2^t)).
+
+    ``state`` holds ``moment1``, ``moment2`` (param shape), ``moment2_max`` (amsgrad), and
+    ``beta1_pow_acc``, ``beta2_pow_acc`` (shape [1], β^t of this step; advanced after it)::
+
+        m = β1 m + (1-β1) g ;  v = β2 v + (1-β2) g² ;  amsgrad: v = vmax = max(vmax, v)
+        α = lr sqrt(1-B2)/(1-B1) ;  ε' = ε sqrt(1-B2) ;  p = p - (m / (sqrt(v) + ε')) α
+    """
+    if grad.is_sparse:
+        return _adam_sparse(param, grad, state, lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
+                            amsgrad=amsgrad, lazy_mode=lazy_mode)
+    m, v = state["moment1"], state["moment2"]
+    b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
+    m.mul_(beta1).add_(grad, alpha=1 - beta1)
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    if amsgrad:
+        v = torch.maximum(state["moment2_max"], v, out=state["moment2_max"])
+    bc2 = (1 - b2p).sqrt()
+    alpha = lr * bc2 / (1 - b1p)
+    denom = v.sqrt().add_(epsilon * bc2)
+    param.sub_(m.div(denom).mul_(alpha))
+    b1p.mul_(beta1)
+    b2p.mul_(beta2)
+
+
+def _adam_sparse(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad, lazy_mode):
+    """Adam for a sparse COO gradient whose sparse dim is the first (``Embedding(sparse=True)``).
+
+    Duplicate rows are summed. ``lazy_mode``: only rows present in the gradient change. Otherwise
+    every row is updated; absent rows see g = 0 and, as in Paddle's kernel, an unscaled ε.
+    The bias correction uses this step's β^t (Paddle's CPU kernel uses β^(t+1): a bug not copied).
+    """
+    grad = grad.coalesce()
+    rows = grad.indices()[0]
+    values = grad.values()
+    m, v = state["moment1"], state["moment2"]
+    b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
+    bc2 = (1 - b2p).sqrt()
+    alpha = lr * bc2 / (1 - b1p)
+    if not lazy_mode:
+        present = torch.zeros(param.shape[0], dtype=torch.bool, device=param.device)
+        present[rows] = True
+        absent = ~present
+        m[absent] *= beta1
+        v[absent] *= beta2
+        v_abs = v[absent]
+        if amsgrad:
+            vmax = state["moment2_max"]
+            vmax[absent] = torch.maximum(vmax[absent], v_abs)
+            v_abs = vmax[absent]
+        param[absent] -= m[absent].div(v_abs.sqrt().add_(epsilon)).mul_(alpha)
+    m_rows = m[rows].mul_(beta1).add_(values, alpha=1 - beta1)
+    v_rows = v[rows].mul_(beta2).addcmul_(values, values, value=1 - beta2)
+    m[rows] = m_rows
+    v[rows] = v_rows
+    if amsgrad:
+        vmax = state["moment2_max"]
+        v_rows = torch.maximum(vmax[rows], v_rows)
+        vmax[rows] = v_rows
+    param[rows] -= m_rows.div(v_rows.sqrt().add_(epsilon * bc2)).mul_(alpha)
+    b1p.mul_(beta1)
+    b2p.mul_(beta2)
+
+
+def _check_beta(name: str, value) -> None:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{name} given as a tensor must have exactly one element, got shape {tuple(value.shape)}")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float or a 1-element tensor, got {value!r}")
+    if not 0 <= value < 1:
+        raise ValueError(f"Invalid value of {name}, expect {name} in [0,1), got {value!r}.")
+
+
+def _check_epsilon(value) -> None:
+    if isinstance(value, torch.Tensor):
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"epsilon must be a float, got {value!r}")
+    if not 0 <= value:
+        raise ValueError(f"Invalid value of epsilon, expect epsilon >= 0, got {value!r}.")
+
+
+class Adam(Optimizer):
+    """Adam with Paddle's semantics (``paddle.optimizer.Adam``, Paddle 3.3.1).
+
+    Args:
+        learning_rate (float | LRScheduler): default 0.001.
+        beta1, beta2 (float | 1-element tensor): moment decay rates in [0, 1); defaults 0.9, 0.999.
+            A tensor is read at every step.
+        epsilon (float): >= 0, default 1e-8; Paddle scales it by sqrt(1-β2^t).
+        parameters, weight_decay, grad_clip, name: see :class:`oar.Optimizer`.
+        lazy_mode (bool): with sparse gradients, update only the rows present. Default False.
+        multi_precision (bool): float32 master weights for float16/bfloat16 params. Default False.
+        use_multi_tensor (bool): accepted for Paddle compatibility; the engine is chosen by oar.
+        amsgrad (bool): keep ``moment2_max`` and use it in the denominator. Default False.
+
+    State per param: ``moment1``, ``moment2``, ``moment2_max`` (amsgrad), ``beta1_pow_acc``,
+    ``beta2_pow_acc`` ([1], start at β1, β2), ``master_weight`` (multi_precision).
+
+    Raises:
+        ValueError: a beta outside [0, 1) or a negative epsilon.
+        RuntimeError: a sparse gradient with a regularizer (as Paddle).
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta1=0.9,
+        beta2=0.999,
+        epsilon=1e-08,
+        parameters=None,
+        weight_decay=None,
+        grad_clip=None,
+        lazy_mode=False,
+        multi_precision=False,
+        use_multi_tensor=False,
+        amsgrad=False,
+        name=None,
+    ):
+        _check_beta("beta1", beta1)
+        _check_beta("beta2", beta2)
+        _check_epsilon(epsilon)
+        for flag, value in (("lazy_mode", lazy_mode), ("use_multi_tensor", use_multi_tensor), ("amsgrad", amsgrad)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be a bool, got {value!r}")
+        self._amsgrad = amsgrad
+        self._use_multi_tensor = use_multi_tensor
+        super().__init__(
+            learning_rate, parameters, weight_decay, grad_clip, name,
+            options={"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "lazy_mode": lazy_mode},
+            multi_precision=multi_precision,
+        )
+
+    def _validate_group(self, group):
+        for key in ("beta1", "beta2"):
+            if key in group:
+                _check_beta(key, group[key])
+        if "epsilon" in group:
+            _check_epsilon(group["epsilon"])
+
+    def _accumulators(self, target, group):
+        state = {"moment1": self._zeros(target), "moment2": self._zeros(target)}
+        if self._amsgrad:
+            state["moment2_max"] = self._zeros(target)
+        state["beta1_pow_acc"] = self._scalar_state(target, as_float(group["beta1"]))
+        state["beta2_pow_acc"] = self._scalar_state(target, as_float(group["beta2"]))
+        return state
+
+    def _check_grad(self, param, grad, regularizer):
+        if grad.is_sparse and regularizer is not None:
+            raise RuntimeError("Adam don't support weight_decay with sparse parameters, please set it to None.")
+
+    def _hyper(self, group, param, dtype):
+        return {
+            "beta1": as_float(group["beta1"]),
+            "beta2": as_float(group["beta2"]),
+            "epsilon": as_float(group["epsilon"]),
+            "amsgrad": self._amsgrad,
+            "lazy_mode": group["lazy_mode"],
+        }
+
+    _rule = staticmethod(adam_update)

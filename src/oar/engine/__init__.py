@@ -1,0 +1,17 @@
+"""Execution engines: how an update rule is run over the params of one group.
+
+A *rule* is a pure function of tensors, ``rule(param, grad, state, **hyper)``, that updates
+``param`` and the accumulators in ``state`` in place (see ``oar.adam.adam_update``). An engine
+runs a rule over lists of params; every engine must give the results of the per-tensor eager
+engine up to float rounding.
+"""
+from __future__ import annotations
+
+from .eager import run_eager
+
+__all__ = ["run", "run_eager"]
+
+
+def run(rule, params, grads, states, hypers) -> None:
+    """Run ``rule`` for each ``(param, grad, state, hyper)`` of a group."""
+    run_eager(rule, params, grads, states, hypers)

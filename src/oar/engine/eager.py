@@ -1,0 +1,20 @@
+"""The per-tensor eager engine: the reference every other engine is tested against, and the
+path for tensor subclasses (DTensor, sparse gradients)."""
+from __future__ import annotations
+
+
+
+
+def run_eager(rule, params, grads, states, hypers) -> None:
+    """Call ``rule`` once per parameter.
+
+    With a float32 master weight in ``state['master_weight']`` the rule updates the master (the
+    grad is cast to float32) and the parameter receives a rounded copy.
+    """
+    for param, grad, state, hyper in zip(params, grads, states, hypers):
+        master = state.get("master_weight")
+        if master is None:
+            rule(param, grad, state, **hyper)
+        else:
+            rule(master, grad.to(master.dtype), state, **hyper)
+            param.copy_(master)

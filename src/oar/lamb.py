@@ -1,0 +1,132 @@
+"""LAMB (You et al., 2019, "Large Batch Optimization for Deep Learning: Training BERT in 76
+minutes", arXiv:1904.00962) with ``paddle.optimizer.Lamb``'s numerics (spec §2.6)."""
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+from .optimizer import Optimizer, as_float, round_to
+
+__all__ = ["Lamb", "lamb_update"]
+
+
+def lamb_update(param, grad, state, *, lr, beta1, beta2, epsilon, weight_decay, always_adapt=False):
+    """One LAMB step of ``param`` in place (Paddle's rule)::
+
+        m = β1 m + (1-β1) g ;  v = β2 v + (1-β2) g²
+        r = (m/(1-B1)) / (sqrt(v/(1-B2)) + ε) + w p
+        ratio = ||p|| / ||r|| if both > 0 else 1     (only when w > 0 or always_adapt; else 1)
+        p = p - (lr ratio) r ;  B1 *= β1 ; B2 *= β2
+
+    ``state``: ``moment1``, ``moment2`` (param shape), ``beta1_pow_acc``, ``beta2_pow_acc`` ([1]).
+    """
+    m, v = state["moment1"], state["moment2"]
+    b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
+    m.mul_(beta1).add_(grad, alpha=1 - beta1)
+    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    r = (m / (1 - b1p)).div_((v / (1 - b2p)).sqrt_().add_(epsilon))
+    if weight_decay != 0:
+        r.add_(param, alpha=weight_decay)
+    if weight_decay > 0 or always_adapt:
+        p_norm = torch.linalg.vector_norm(param)
+        r_norm = torch.linalg.vector_norm(r)
+        ratio = torch.where((p_norm > 0) & (r_norm > 0), p_norm / r_norm, torch.ones_like(p_norm))
+        param.sub_(r.mul_(lr * ratio))
+    else:
+        param.sub_(r, alpha=lr)
+    b1p.mul_(beta1)
+    b2p.mul_(beta2)
+
+
+def _check_number(name, value, low=None):
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float, got {value!r}")
+    if low is not None and not value >= low:
+        raise ValueError(f"Invalid value of {name}, expect {name} >= {low}, got {value!r}.")
+
+
+class Lamb(Optimizer):
+    """LAMB with Paddle's semantics (``paddle.optimizer.Lamb``, Paddle 3.3.1).
+
+    Args:
+        learning_rate (float | LRScheduler): default 0.001.
+        lamb_weight_decay (float): decoupled decay ``w`` inside the trust-ratio update. Default 0.01.
+        beta1, beta2 (float | 1-element tensor): defaults 0.9, 0.999 (rounded to float32, as Paddle).
+        epsilon (float): default 1e-6, added to sqrt of the bias-corrected second moment.
+        parameters, grad_clip, name: see :class:`oar.Optimizer`. There is no ``weight_decay``;
+            a param's ``regularizer`` or a group's ``weight_decay`` is still added to the grad.
+        exclude_from_weight_decay_fn (callable(Tensor) -> bool): True means w = 0 for that param.
+        multi_precision (bool): float32 master weights for float16/bfloat16 params.
+        always_adapt (bool): apply the trust ratio even when w = 0. Default False.
+
+    State per param: ``moment1``, ``moment2``, ``beta1_pow_acc``, ``beta2_pow_acc`` ([1]).
+
+    Raises:
+        TypeError: a non-number hyper-parameter. ValueError: a negative epsilon.
+    """
+
+    _torch_kwarg_hints = {"weight_decay": "lamb_weight_decay (Lamb has no coupled weight_decay argument)"}
+    _callable_keys = ("exclude_from_weight_decay_fn",)
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        lamb_weight_decay=0.01,
+        beta1=0.9,
+        beta2=0.999,
+        epsilon=1e-06,
+        parameters=None,
+        grad_clip=None,
+        exclude_from_weight_decay_fn=None,
+        multi_precision=False,
+        always_adapt=False,
+        name=None,
+    ):
+        if not isinstance(always_adapt, bool):
+            raise TypeError(f"always_adapt must be a bool, got {always_adapt!r}")
+        self._always_adapt = always_adapt
+        super().__init__(
+            learning_rate, parameters, None, grad_clip, name,
+            options={
+                "beta1": beta1, "beta2": beta2, "epsilon": epsilon,
+                "lamb_weight_decay": lamb_weight_decay,
+                "exclude_from_weight_decay_fn": exclude_from_weight_decay_fn,
+            },
+            multi_precision=multi_precision,
+        )
+
+    def _validate_group(self, group):
+        for key in ("beta1", "beta2", "lamb_weight_decay"):
+            if key in group:
+                _check_number(key, group[key])
+        if "epsilon" in group:
+            _check_number("epsilon", group["epsilon"], 0)
+        fn = group.get("exclude_from_weight_decay_fn")
+        if fn is not None and not callable(fn):
+            raise TypeError(f"exclude_from_weight_decay_fn must be callable or None, got {fn!r}")
+
+    def _accumulators(self, target, group):
+        return {
+            "moment1": self._zeros(target),
+            "moment2": self._zeros(target),
+            "beta1_pow_acc": self._scalar_state(target, as_float(group["beta1"])),
+            "beta2_pow_acc": self._scalar_state(target, as_float(group["beta2"])),
+        }
+
+    def _hyper(self, group, param, dtype):
+        fn = group["exclude_from_weight_decay_fn"]
+        decay = 0.0 if (fn is not None and fn(param)) else as_float(group["lamb_weight_decay"])
+        # Paddle's Lamb kernel takes float attributes: rounded to float32 even for float64 params.
+        f32 = torch.float32
+        return {
+            "beta1": round_to(as_float(group["beta1"]), f32),
+            "beta2": round_to(as_float(group["beta2"]), f32),
+            "epsilon": round_to(as_float(group["epsilon"]), f32),
+            "weight_decay": round_to(decay, f32),
+            "always_adapt": self._always_adapt,
+        }
+
+    _rule = staticmethod(lamb_update)

@@ -1,0 +1,587 @@
+"""``oar.Optimizer``: Paddle's optimizer base class as a ``torch.optim.Optimizer``.
+
+The step pipeline is the same for every algorithm (spec §1, Paddle's dygraph ``Optimizer.step``):
+for each param group, collect ``(param, grad)`` pairs of trainable params that have a grad → clip
+(the group's ``grad_clip`` or the optimizer's) → regularize (coupled L1/L2 with Paddle's
+precedence) → create missing state → hand the group to an engine that runs the algorithm's
+update rule. An algorithm subclass declares only its signature and validation, its per-group
+hyper-parameters, its accumulators and its rule.
+
+Paddle and torch vocabularies meet here only: ``param_groups[i]['lr']`` always holds the
+effective learning rate (base lr or scheduler value × the group's ``learning_rate`` multiplier),
+so torch LR schedulers, ``GradScaler`` and loggers work; everything else uses Paddle's names.
+"""
+from __future__ import annotations
+
+import functools
+import numbers
+import weakref
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from . import engine as _engine
+from .clip import ClipGradBase, clip_from_state, clip_to_state
+from .lr import LRScheduler
+from .params import looks_like_parameters, lr_multiplier, parse_parameters
+from .regularizer import L2Decay, WeightDecayRegularizer, regularizer_from_state, regularizer_to_state
+
+__all__ = ["Optimizer"]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+# torch.optim keyword names and the Paddle name oar uses instead.
+_TORCH_KWARGS = {
+    "params": "parameters",
+    "lr": "learning_rate",
+    "betas": "beta1 and beta2",
+    "eps": "epsilon",
+    "alpha": "rho",
+    "foreach": "use_multi_tensor",
+    "fused": "use_multi_tensor",
+    "maximize": "(no equivalent; negate the loss)",
+    "capturable": "(no equivalent)",
+    "differentiable": "(no equivalent)",
+}
+
+
+def round_to(value: float, dtype: torch.dtype) -> float:
+    """``value`` rounded to ``dtype`` as Paddle's kernels see it (float64 keeps double)."""
+    if dtype == torch.float64:
+        return float(value)
+    return float(np.float32(value))
+
+
+def state_dtype(param: torch.Tensor) -> torch.dtype:
+    """Accumulator dtype for ``param``: its own, or float32 for float16/bfloat16 (as Paddle)."""
+    return torch.float32 if param.dtype in _LOW_PRECISION else param.dtype
+
+
+def as_float(value) -> float:
+    """A hyper-parameter given as a number or a 1-element tensor, as a Python float."""
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def _accept_torch_convention(init: Callable) -> Callable:
+    """Let ``Algo(model.parameters(), ...)`` mean ``Algo(parameters=model.parameters(), ...)``, and
+    reject torch's keyword names with a hint naming Paddle's."""
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        hints = {**_TORCH_KWARGS, **getattr(type(self), "_torch_kwarg_hints", {})}
+        for key in kwargs:
+            if key in hints:
+                raise TypeError(
+                    f"{type(self).__name__}() got torch.optim's keyword argument {key!r}; "
+                    f"oar uses Paddle's names: {hints[key]}"
+                )
+        if args and looks_like_parameters(args[0]):
+            if "parameters" in kwargs:
+                raise TypeError(
+                    f"{type(self).__name__}() got parameters both positionally and as parameters="
+                )
+            kwargs["parameters"] = args[0]
+            args = args[1:]
+        return init(self, *args, **kwargs)
+
+    wrapper._oar_wrapped = True
+    return wrapper
+
+
+class Optimizer(torch.optim.Optimizer):
+    """Base class of oar's optimizers (``paddle.optimizer.Optimizer`` semantics on torch).
+
+    Args:
+        learning_rate (float | oar.lr.LRScheduler): the base learning rate. A scheduler is read at
+            every ``step()`` and never stepped by the optimizer.
+        parameters (iterable): tensors; ``(name, tensor)`` pairs (``model.named_parameters()``);
+            or param-group dicts with ``'params'`` and any constructor option, where a group's
+            ``'learning_rate'`` is a *multiplier* of the base lr. May also be given first,
+            positionally, as in torch (``Adam(model.parameters(), learning_rate=1e-3)``).
+        weight_decay (float | L1Decay | L2Decay | None): coupled regularization; a float means
+            ``L2Decay``. A parameter's own ``regularizer`` takes precedence in list mode.
+        grad_clip (ClipGradByValue | ClipGradByNorm | ClipGradByGlobalNorm | None): gradient
+            clipping applied per group before regularization.
+        name (str | None): kept for Paddle compatibility.
+
+    Raises:
+        TypeError: ``learning_rate`` is not a float or scheduler (an int included, as Paddle);
+            ``weight_decay`` or ``grad_clip`` of a wrong type; torch's keyword names.
+        AttributeError: ``parameters`` is None. ValueError: a param in two groups, or empty.
+    """
+
+    # Subclasses: extra torch-name hints, the group keys that hold callables (not saved).
+    _torch_kwarg_hints: ClassVar[dict[str, str]] = {}
+    _callable_keys: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None and not getattr(init, "_oar_wrapped", False):
+            cls.__init__ = _accept_torch_convention(init)
+
+    def __init__(
+        self,
+        learning_rate,
+        parameters=None,
+        weight_decay=None,
+        grad_clip=None,
+        name=None,
+        *,
+        options: dict[str, Any] | None = None,
+        multi_precision: bool = False,
+    ):
+        if not isinstance(learning_rate, (float, LRScheduler)) or isinstance(learning_rate, bool):
+            raise TypeError(
+                f"learning rate should be float or LRScheduler, got {type(learning_rate)} here"
+            )
+        if isinstance(weight_decay, bool) or not (
+            weight_decay is None
+            or isinstance(weight_decay, (numbers.Real, WeightDecayRegularizer))
+        ):
+            raise TypeError(
+                f"weight_decay should be a float, L1Decay, L2Decay or None, got {weight_decay!r}"
+            )
+        if isinstance(weight_decay, numbers.Real):
+            weight_decay = L2Decay(float(weight_decay))
+        if grad_clip is not None and not isinstance(grad_clip, ClipGradBase):
+            raise TypeError(
+                "'grad_clip' should be an instance of ClipGradBase's derived class "
+                f"(ClipGradByValue, ClipGradByNorm, ClipGradByGlobalNorm), got {grad_clip!r}"
+            )
+        if not isinstance(multi_precision, bool):
+            raise TypeError(f"multi_precision must be a bool, got {multi_precision!r}")
+        self._learning_rate = learning_rate
+        self._grad_clip = grad_clip
+        self._name = name
+        self._multi_precision = multi_precision
+        self._synced_base_lr: float | None = None
+        groups, self._list_mode = parse_parameters(parameters)
+        defaults = {
+            "learning_rate": 1.0,
+            "weight_decay": weight_decay,
+            "grad_clip": None,
+            **(options or {}),
+        }
+        super().__init__(groups, defaults)
+        if isinstance(learning_rate, LRScheduler):
+            learning_rate._add_listener(self)
+        self._synced_base_lr = self._base_lr()
+
+    # ------------------------------------------------------------------ param groups
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a param group (torch API). Paddle's group semantics apply: ``'learning_rate'`` is
+        a multiplier of the base lr, ``'weight_decay'`` a float/L1Decay/L2Decay/None, and
+        ``'grad_clip'`` a clip object or None. A torch-style ``'lr'`` is taken as the group's
+        effective lr until the base lr next changes."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        group = dict(param_group)
+        mult = group.get("learning_rate", 1.0)
+        if mult is self._learning_rate:
+            # A wrapper (e.g. ZeroRedundancyOptimizer) copied the constructor's learning_rate
+            # into every group: that is the base lr, not a multiplier.
+            mult = 1.0
+        if isinstance(mult, bool) or not isinstance(mult, numbers.Real):
+            raise TypeError(
+                f"param group 'learning_rate' is a multiplier of the base lr and must be a float, got {mult!r}"
+            )
+        group["learning_rate"] = float(mult)
+        if "weight_decay" in group:
+            group["weight_decay"] = self._parse_group_weight_decay(group["weight_decay"])
+        clip = group.get("grad_clip")
+        if clip is not None and not isinstance(clip, ClipGradBase):
+            raise TypeError(f"param group 'grad_clip' must be a ClipGradBase instance or None, got {clip!r}")
+        self._validate_group(group)
+        explicit_lr = group.pop("lr", None)
+        super().add_param_group(group)
+        group["lr"] = self._base_lr() * group["learning_rate"]
+        if explicit_lr is not None:
+            group["lr"] = float(explicit_lr)
+
+    def _parse_group_weight_decay(self, value):
+        if value is None or isinstance(value, WeightDecayRegularizer):
+            return value
+        if isinstance(value, float):
+            return L2Decay(value)
+        raise TypeError(
+            f"param group 'weight_decay' must be a float, L1Decay, L2Decay or None, got {value!r} "
+            f"({type(value).__name__})"
+        )
+
+    def _validate_group(self, group: dict) -> None:
+        """Subclasses validate their per-group options here (raise on bad values)."""
+
+    # ------------------------------------------------------------------ learning rate
+    def _base_lr(self) -> float:
+        lr = self._learning_rate
+        return float(lr()) if isinstance(lr, LRScheduler) else float(lr)
+
+    def _sync_group_lrs(self) -> None:
+        base = self._base_lr()
+        for group in self.param_groups:
+            group["lr"] = base * group["learning_rate"]
+        self._synced_base_lr = base
+
+    def _on_lr_change(self) -> None:
+        """Called by an attached LRScheduler after its lr changed."""
+        self._sync_group_lrs()
+
+    def get_lr(self) -> float:
+        """The base learning rate: the float given, or the scheduler's current value."""
+        return self._base_lr()
+
+    def set_lr(self, value) -> None:
+        """Set a float base learning rate.
+
+        Raises:
+            TypeError: ``value`` is not an int or float.
+            RuntimeError: the optimizer uses an LRScheduler.
+        """
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(
+                f"The type of 'value' in optimizer.set_lr must be float, but received {type(value)}."
+            )
+        if isinstance(self._learning_rate, LRScheduler):
+            raise RuntimeError(
+                "optimizer's learning rate can't be LRScheduler when invoke this API, "
+                "because this will lead to conflict."
+            )
+        self._learning_rate = float(value)
+        self._sync_group_lrs()
+
+    def set_lr_scheduler(self, scheduler) -> None:
+        """Use ``scheduler`` (an ``oar.lr.LRScheduler``) as the base learning rate from now on.
+
+        Raises:
+            TypeError: ``scheduler`` is not an LRScheduler.
+        """
+        if not isinstance(scheduler, LRScheduler):
+            raise TypeError(
+                "The type of 'scheduler' in optimizer.set_lr_scheduler must be LRScheduler, "
+                f"but received {type(scheduler)}."
+            )
+        self._learning_rate = scheduler
+        scheduler._add_listener(self)
+        self._sync_group_lrs()
+
+    # ------------------------------------------------------------------ state
+    def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+        """The algorithm's state for one parameter (``target`` is the master weight if any)."""
+        return {}
+
+    def _init_state(self, param: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+        state: dict[str, torch.Tensor] = {}
+        target = param
+        if self._multi_precision and param.dtype in _LOW_PRECISION:
+            state["master_weight"] = param.detach().to(torch.float32, copy=True)
+            target = state["master_weight"]
+        state.update(self._accumulators(target, group))
+        return state
+
+    @staticmethod
+    def _zeros(target: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(target, dtype=state_dtype(target), memory_format=torch.preserve_format)
+
+    @staticmethod
+    def _scalar_state(target: torch.Tensor, value: float) -> torch.Tensor:
+        return torch.full((1,), value, dtype=state_dtype(target), device=target.device)
+
+    # ------------------------------------------------------------------ the step
+    def _regularizer_for(self, param: torch.Tensor, group: dict, list_mode: bool):
+        if list_mode:
+            own = getattr(param, "regularizer", None)
+            if own is not None:
+                return own
+        return group["weight_decay"]
+
+    def _hyper(self, group: dict, param: torch.Tensor, dtype: torch.dtype) -> dict[str, Any]:
+        """Keyword arguments of the rule for ``param`` (besides ``lr``), rounded for ``dtype``."""
+        return {}
+
+    def _rule(self, param, grad, state, **hyper):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} defines no update rule")
+
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer) -> None:
+        """Subclasses reject unsupported gradients here (e.g. sparse)."""
+        if grad.is_sparse:
+            raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+
+    def _collect(self, group: dict, only=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [
+            (p, p.grad)
+            for p in group["params"]
+            if p.requires_grad and p.grad is not None and (only is None or p in only)
+        ]
+
+    def _apply_group(self, index: int, group: dict, pairs) -> None:
+        clip = group.get("grad_clip") or self._grad_clip
+        if clip is not None:
+            pairs = clip(pairs)
+        list_mode = self._list_mode and index == 0
+        params, grads, states, hypers = [], [], [], []
+        for p, g in pairs:
+            reg = self._regularizer_for(p, group, list_mode)
+            self._check_grad(p, g, reg)
+            if reg is not None:
+                g = reg(p, g)
+            state = self.state[p]
+            if not state:
+                state.update(self._init_state(p, group))
+            dtype = state_dtype(state.get("master_weight", p))
+            lr = group["lr"] * (lr_multiplier(p) if list_mode else 1.0)
+            hyper = self._hyper(group, p, dtype)
+            hyper["lr"] = round_to(lr, dtype)
+            params.append(p)
+            grads.append(g)
+            states.append(state)
+            hypers.append(hyper)
+        if params:
+            _engine.run(self._rule, params, grads, states, hypers)
+
+    def _refresh_lr(self) -> None:
+        if isinstance(self._learning_rate, LRScheduler) and self._learning_rate() != self._synced_base_lr:
+            self._sync_group_lrs()
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every param group (Paddle's ``step``; torch's ``step(closure)``).
+
+        Params without a grad (or with ``requires_grad=False``) are skipped entirely.
+
+        Args:
+            closure (callable, optional): re-evaluates the model and returns the loss; it runs
+                with grad enabled before the update.
+
+        Returns:
+            The closure's loss, or None.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._refresh_lr()
+        for index, group in enumerate(self.param_groups):
+            pairs = self._collect(group)
+            if pairs:
+                self._apply_group(index, group, pairs)
+        return loss
+
+    @torch.no_grad()
+    def minimize(self, loss, startup_program=None, parameters=None, no_grad_set=None):
+        """Update with the existing grads (Paddle dygraph ``minimize``: it does not run backward;
+        call ``loss.backward()`` first, and it does not clear grads).
+
+        Args:
+            loss (torch.Tensor): unused beyond Paddle compatibility.
+            startup_program: ignored (static graph only).
+            parameters (list of tensors or names, optional): restrict the update to these.
+            no_grad_set (set of tensors or names, optional): leave these out.
+
+        Returns:
+            tuple: ``([], [(param, grad), ...])``, the (param, grad) pairs that were used.
+        """
+        selected = self._select(parameters, no_grad_set)
+        self._refresh_lr()
+        used = []
+        for index, group in enumerate(self.param_groups):
+            pairs = self._collect(group, selected)
+            used.extend(pairs)
+            if pairs:
+                self._apply_group(index, group, pairs)
+        return [], used
+
+    def _select(self, parameters, no_grad_set):
+        if parameters is None and no_grad_set is None:
+            return None
+        names = {}
+        for group in self.param_groups:
+            for k, p in enumerate(group["params"]):
+                if "param_names" in group:
+                    names[group["param_names"][k]] = p
+        def resolve(items, arg):
+            out = set()
+            for item in items:
+                if isinstance(item, torch.Tensor):
+                    out.add(item)
+                elif isinstance(item, str) and item in names:
+                    out.add(names[item])
+                else:
+                    raise ValueError(f"minimize: {arg} entry {item!r} is not a parameter of this optimizer")
+            return out
+        chosen = set(p for g in self.param_groups for p in g["params"])
+        if parameters is not None:
+            chosen = resolve(parameters, "parameters")
+        if no_grad_set is not None:
+            chosen -= resolve(no_grad_set, "no_grad_set")
+        return chosen
+
+    def clear_grad(self, set_to_zero: bool = True) -> None:
+        """Zero-fill the grads in place (default), or set them to None (``set_to_zero=False``).
+        Only trainable params (``requires_grad``) are touched."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if not p.requires_grad or p.grad is None:
+                    continue
+                if set_to_zero:
+                    if p.grad.grad_fn is not None:
+                        p.grad.detach_()
+                    p.grad.zero_()
+                else:
+                    p.grad = None
+
+    clear_gradients = clear_grad
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """torch's ``zero_grad``: ``clear_grad(set_to_zero=not set_to_none)``."""
+        self.clear_grad(set_to_zero=not set_to_none)
+
+    # ------------------------------------------------------------------ state dict
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly, as plain data (``torch.load`` with
+        ``weights_only=True`` reads it back).
+
+        Layout (torch's, plus Paddle's scheduler key)::
+
+            {'optimizer': 'Adam',
+             'state': {index: {'moment1': T, 'moment2': T, 'beta1_pow_acc': T, ..., 'master_weight': T}},
+             'param_groups': [{'params': [index, ...], 'lr': ..., 'learning_rate': ..., ...}],
+             'learning_rate': float            # when the base lr is a float
+             'LR_Scheduler': {...}}            # when it is an LRScheduler
+        """
+        for hook in self._optimizer_state_dict_pre_hooks.values():
+            hook(self)
+        index_of: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            saved = {}
+            for key, value in group.items():
+                if key == "params":
+                    continue
+                if key in self._callable_keys:
+                    continue
+                if key == "weight_decay":
+                    value = regularizer_to_state(value)
+                elif key == "grad_clip":
+                    value = clip_to_state(value)
+                saved[key] = value
+            ids = []
+            for p in group["params"]:
+                index_of.setdefault(id(p), len(index_of))
+                ids.append(index_of[id(p)])
+            saved["params"] = ids
+            groups.append(saved)
+        state = {
+            index_of[id(p)]: dict(s)
+            for p, s in self.state.items()
+            if id(p) in index_of and s
+        }
+        out: dict[str, Any] = {"optimizer": type(self).__name__, "state": state, "param_groups": groups}
+        if isinstance(self._learning_rate, LRScheduler):
+            out["LR_Scheduler"] = self._learning_rate.state_dict()
+        else:
+            out["learning_rate"] = float(self._learning_rate)
+        for hook in self._optimizer_state_dict_post_hooks.values():
+            result = hook(self, out)
+            if result is not None:
+                out = result
+        return out
+
+    def _expected_state(self, param: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+        return self._init_state(torch.empty_like(param, device="meta"), group)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a ``state_dict()``, also one saved on another device or dtype (cast on load).
+
+        The whole dict is checked first (optimizer kind, groups, params, accumulator names and
+        shapes); on any problem nothing is changed.
+
+        Raises:
+            ValueError: the first bad entry, named.
+            AssertionError: the optimizer uses a scheduler and ``'LR_Scheduler'`` is missing (as Paddle).
+        """
+        for hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        if not isinstance(state_dict, dict):
+            raise ValueError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        kind = state_dict.get("optimizer", type(self).__name__)
+        if kind != type(self).__name__:
+            raise ValueError(f"state_dict['optimizer'] is {kind!r}, this optimizer is {type(self).__name__}")
+        for key in ("state", "param_groups"):
+            if not isinstance(state_dict.get(key), (dict, list)):
+                raise ValueError(f"state_dict[{key!r}] is missing or not a dict/list")
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"state_dict['param_groups'] has {len(saved_groups)} groups, this optimizer has {len(self.param_groups)}"
+            )
+        params: dict[int, tuple[torch.Tensor, dict]] = {}
+        new_groups = []
+        for k, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
+            if not isinstance(saved, dict) or len(saved.get("params", ())) != len(group["params"]):
+                raise ValueError(
+                    f"state_dict['param_groups'][{k}] has {len(saved.get('params', ())) if isinstance(saved, dict) else '?'} "
+                    f"params, this optimizer's group has {len(group['params'])}"
+                )
+            for index, p in zip(saved["params"], group["params"]):
+                params[index] = (p, group)
+            new = dict(group)
+            for key, value in saved.items():
+                if key == "params":
+                    continue
+                try:
+                    if key == "weight_decay":
+                        value = regularizer_from_state(value)
+                    elif key == "grad_clip":
+                        value = clip_from_state(value)
+                except ValueError as exc:
+                    raise ValueError(f"state_dict['param_groups'][{k}][{key!r}]: {exc}") from None
+                new[key] = value
+            new_groups.append(new)
+        new_state = {}
+        for index, entries in state_dict["state"].items():
+            if index not in params:
+                raise ValueError(f"state_dict['state'][{index!r}] refers to no parameter of this optimizer")
+            p, group = params[index]
+            expected = self._expected_state(p, group)
+            if not isinstance(entries, dict) or set(entries) != set(expected):
+                got = sorted(entries) if isinstance(entries, dict) else type(entries).__name__
+                raise ValueError(
+                    f"state_dict['state'][{index}] has accumulators {got}, expected {sorted(expected)}"
+                )
+            loaded = {}
+            for name, ref in expected.items():
+                value = entries[name]
+                if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(ref.shape):
+                    shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+                    raise ValueError(
+                        f"state_dict['state'][{index}][{name!r}] has shape {shape}, expected {tuple(ref.shape)}"
+                    )
+                loaded[name] = value.detach().to(device=p.device, dtype=ref.dtype, copy=True)
+            new_state[p] = loaded
+        scheduler = self._learning_rate if isinstance(self._learning_rate, LRScheduler) else None
+        if scheduler is not None and "LR_Scheduler" not in state_dict:
+            raise AssertionError("LR_Scheduler state must be included in the state dict except LambdaDecay")
+        # Everything checked: apply.
+        if scheduler is not None:
+            scheduler.set_state_dict(state_dict["LR_Scheduler"])
+        elif "learning_rate" in state_dict:
+            self._learning_rate = float(state_dict["learning_rate"])
+        self.param_groups[:] = new_groups
+        self.state.clear()
+        self.state.update(new_state)
+        self._synced_base_lr = self._base_lr()
+        for hook in self._optimizer_load_state_dict_post_hooks.values():
+            hook(self)
+
+    def set_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Paddle's name for :meth:`load_state_dict`."""
+        self.load_state_dict(state_dict)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # torch keeps only defaults/state/param_groups; oar's settings must survive copy/pickle.
+        return dict(self.__dict__)

@@ -1,0 +1,78 @@
+"""Coupled weight-decay regularizers, as ``paddle.regularizer`` (spec §1, §3.1).
+
+A regularizer maps ``(param, grad)`` to a *new* gradient ``grad + R(param)``; ``param.grad`` is
+never modified. The optimizer applies it after gradient clipping and before the update rule.
+"""
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+__all__ = ["WeightDecayRegularizer", "L1Decay", "L2Decay", "regularizer_to_state", "regularizer_from_state"]
+
+
+class WeightDecayRegularizer:
+    """Base class: ``reg(param, grad) -> grad + coeff * penalty_grad(param)``.
+
+    Args:
+        coeff (float): the regularization coefficient, >= 0 is typical. Default 0.0.
+
+    Raises:
+        TypeError: ``coeff`` is not a real number (bool and tensors included).
+    """
+
+    def __init__(self, coeff: float = 0.0):
+        if isinstance(coeff, bool) or not isinstance(coeff, numbers.Real):
+            raise TypeError(
+                f"{type(self).__name__}: coeff must be a float, got {coeff!r} ({type(coeff).__name__})"
+            )
+        self.coeff = float(coeff)
+
+    def penalty_grad(self, param: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        return grad + self.coeff * self.penalty_grad(param.to(grad.dtype))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(coeff={self.coeff})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.coeff == other.coeff
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.coeff))
+
+
+class L2Decay(WeightDecayRegularizer):
+    """L2 weight decay: ``grad + coeff * param`` (``paddle.regularizer.L2Decay``)."""
+
+    def penalty_grad(self, param: torch.Tensor) -> torch.Tensor:
+        return param
+
+
+class L1Decay(WeightDecayRegularizer):
+    """L1 weight decay: ``grad + coeff * sign(param)``, with sign(0) = 0 (``paddle.regularizer.L1Decay``)."""
+
+    def penalty_grad(self, param: torch.Tensor) -> torch.Tensor:
+        return torch.sign(param)
+
+
+_KINDS = {"L1Decay": L1Decay, "L2Decay": L2Decay}
+
+
+def regularizer_to_state(reg: WeightDecayRegularizer | None):
+    """Plain-data form of a regularizer, for ``state_dict`` (None stays None)."""
+    if reg is None:
+        return None
+    return {"type": type(reg).__name__, "coeff": reg.coeff}
+
+
+def regularizer_from_state(state) -> WeightDecayRegularizer | None:
+    """Inverse of :func:`regularizer_to_state`. Raises ValueError on an unknown form."""
+    if state is None:
+        return None
+    if not isinstance(state, dict) or state.get("type") not in _KINDS:
+        raise ValueError(f"not a regularizer state: {state!r}")
+    return _KINDS[state["type"]](state["coeff"])

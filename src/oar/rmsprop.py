@@ -1,0 +1,101 @@
+"""RMSProp (Hinton, Lecture 6e of "Neural Networks for Machine Learning"; centered form from
+Graves, 2013, arXiv:1308.0850) with ``paddle.optimizer.RMSProp``'s numerics (spec §2.7)."""
+from __future__ import annotations
+
+import numbers
+
+import torch
+
+from .optimizer import Optimizer, round_to
+
+__all__ = ["RMSProp", "rmsprop_update"]
+
+
+def rmsprop_update(param, grad, state, *, lr, rho, epsilon, momentum, centered=False):
+    """One RMSProp step of ``param`` in place (Paddle's rule: ε inside the sqrt, lr folded into
+    the momentum buffer)::
+
+        ms  = ρ ms + (1-ρ) g²
+        centered: mg = ρ mg + (1-ρ) g ;  denom = sqrt(ms - mg² + ε)   else denom = sqrt(ms + ε)
+        mom = μ mom + lr g / denom ;  p = p - mom
+
+    ``state``: ``momentum``, ``mean_square``, ``mean_grad`` (all param shape).
+    """
+    mom, ms = state["momentum"], state["mean_square"]
+    ms.mul_(rho).addcmul_(grad, grad, value=1 - rho)
+    if centered:
+        mg = state["mean_grad"]
+        mg.mul_(rho).add_(grad, alpha=1 - rho)
+        denom = ms.addcmul(mg, mg, value=-1).add_(epsilon).sqrt_()
+    else:
+        denom = ms.add(epsilon).sqrt_()
+    mom.mul_(momentum).addcdiv_(grad, denom, value=lr)
+    param.sub_(mom)
+
+
+class RMSProp(Optimizer):
+    """RMSProp with Paddle's semantics (``paddle.optimizer.RMSProp``, Paddle 3.3.1).
+
+    Args:
+        learning_rate (float | LRScheduler): required.
+        rho (float): decay of the mean square, >= 0. Default 0.95.
+        epsilon (float): >= 0, added *inside* the sqrt. Default 1e-6.
+        momentum (float): >= 0. Default 0.0.
+        centered (bool): subtract the squared mean gradient (centered RMSProp). Default False.
+        parameters, weight_decay, grad_clip, name: see :class:`oar.Optimizer`.
+
+    State per param: ``momentum``, ``mean_square``, ``mean_grad`` (all three always created).
+
+    Raises:
+        ValueError: a negative rho, epsilon or momentum (Paddle's messages).
+    """
+
+    _torch_kwarg_hints = {"alpha": "rho"}
+
+    def __init__(
+        self,
+        learning_rate,
+        rho=0.95,
+        epsilon=1e-06,
+        momentum=0.0,
+        centered=False,
+        parameters=None,
+        weight_decay=None,
+        grad_clip=None,
+        name=None,
+    ):
+        if not isinstance(centered, bool):
+            raise TypeError(f"centered must be a bool, got {centered!r}")
+        super().__init__(
+            learning_rate, parameters, weight_decay, grad_clip, name,
+            options={"rho": rho, "epsilon": epsilon, "momentum": momentum, "centered": centered},
+        )
+
+    def _validate_group(self, group):
+        for key in ("epsilon", "momentum", "rho"):
+            if key not in group:
+                continue
+            value = group[key]
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"{key} must be a float, got {value!r}")
+            if value < 0:
+                raise ValueError(f"Invalid value of {key}, expect {key} >= 0, got {value!r}.")
+
+    def _accumulators(self, target, group):
+        return {
+            "momentum": self._zeros(target),
+            "mean_square": self._zeros(target),
+            "mean_grad": self._zeros(target),
+        }
+
+    def _hyper(self, group, param, dtype):
+        # Paddle's kernel takes float attributes: rounded to float32 even for float64 params.
+        f32 = torch.float32
+        return {
+            "rho": round_to(group["rho"], f32),
+            "epsilon": round_to(group["epsilon"], f32),
+            "momentum": round_to(group["momentum"], f32),
+            "centered": group["centered"],
+        }
+
+    _rule = staticmethod(rmsprop_update)

@@ -1,0 +1,183 @@
+"""Side-by-side runs of an oar optimizer and real Paddle 3.3.1 on the same parameters and the
+same gradient sequence. Used by the parity tests; never compares against typed-in numbers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import torch
+
+paddle = pytest.importorskip("paddle")
+
+import oar  # noqa: E402
+
+# Shapes of a small model: a matrix, a vector, a 3-d tensor and a scalar-like one.
+SHAPES = [(6, 5), (5,), (2, 3, 4), (1,)]
+
+
+@dataclass
+class Spec:
+    """One parameter: its shape and the Paddle ParamAttr-like options."""
+
+    shape: tuple
+    lr_mult: float | None = None
+    regularizer: Any = None  # ("L1", c) | ("L2", c)
+    need_clip: bool = True
+
+
+def paddle_reg(r):
+    if r is None:
+        return None
+    kind, c = r
+    return (paddle.regularizer.L1Decay if kind == "L1" else paddle.regularizer.L2Decay)(c)
+
+
+def oar_reg(r):
+    if r is None:
+        return None
+    kind, c = r
+    return (oar.L1Decay if kind == "L1" else oar.L2Decay)(c)
+
+
+def translate(obj, side: str):
+    """Turn a neutral description into the Paddle or oar object.
+
+    ('L1'|'L2', c) → regularizer; ('clip', kind, *args, **kw as dict) → clip object;
+    ('sched', Name, kwargs) → lr scheduler; anything else unchanged.
+    """
+    if isinstance(obj, tuple) and obj and obj[0] in ("L1", "L2"):
+        return paddle_reg(obj) if side == "paddle" else oar_reg(obj)
+    if isinstance(obj, tuple) and obj and obj[0] == "clip":
+        _, kind, kwargs = obj
+        mod = paddle.nn if side == "paddle" else oar
+        return getattr(mod, kind)(**kwargs)
+    if isinstance(obj, tuple) and obj and obj[0] == "sched":
+        _, kind, kwargs = obj
+        mod = paddle.optimizer.lr if side == "paddle" else oar.lr
+        kwargs = {k: translate(v, side) for k, v in kwargs.items()}
+        return getattr(mod, kind)(**kwargs)
+    return obj
+
+
+@dataclass
+class Run:
+    """Result of a side-by-side run: per-step max relative error and final params."""
+
+    errors: list = field(default_factory=list)  # relative to the total update (strict)
+    errors_mag: list = field(default_factory=list)  # relative to the param's magnitude
+    paddle_params: list = field(default_factory=list)
+    oar_params: list = field(default_factory=list)
+    oar_opt: Any = None
+    paddle_opt: Any = None
+
+
+def rel_err(a: np.ndarray, b: np.ndarray, start: np.ndarray) -> float:
+    """Max element error of ``a`` against ``b``, relative to how far ``b`` moved from ``start``
+    (the total update, stricter than relative to the parameter's magnitude)."""
+    scale = np.abs(b - start).max()
+    if scale == 0:
+        return float(np.abs(a - b).max())
+    return float(np.abs(a - b).max() / scale)
+
+
+def run_side_by_side(
+    paddle_cls: Callable,
+    oar_cls: Callable,
+    kwargs: dict,
+    specs: list[Spec] | None = None,
+    *,
+    dtype: str = "float64",
+    steps: int = 20,
+    groups: list[dict] | None = None,
+    seed: int = 0,
+    grad_scale: float = 1.0,
+    skip_grad: Callable[[int, int], bool] | None = None,
+    scheduler_step: bool = True,
+) -> Run:
+    """Run ``steps`` updates of both optimizers from identical initial params and gradients.
+
+    ``kwargs`` may hold neutral descriptions (see :func:`translate`). ``groups``: a list of
+    dicts ``{'idx': [param indices], **options}`` for group mode. ``skip_grad(step, i)``: no
+    gradient for param i at that step. Returns per-step max relative errors over all params.
+    """
+    specs = specs or [Spec(s) for s in SHAPES]
+    rng = np.random.default_rng(seed)
+    init = [rng.standard_normal(s.shape).astype(dtype) for s in specs]
+    grads = [[(rng.standard_normal(s.shape) * grad_scale).astype(dtype) for s in specs] for _ in range(steps)]
+
+    paddle.set_default_dtype(dtype)
+    p_params = []
+    for k, (s, a) in enumerate(zip(specs, init)):
+        attr = paddle.ParamAttr(
+            learning_rate=1.0 if s.lr_mult is None else s.lr_mult,
+            regularizer=paddle_reg(s.regularizer),
+            need_clip=s.need_clip,
+        )
+        p = paddle.create_parameter(list(s.shape), dtype, attr=attr,
+                                    default_initializer=paddle.nn.initializer.Assign(a))
+        p_params.append(p)
+    t_params = []
+    for s, a in zip(specs, init):
+        t = torch.nn.Parameter(torch.tensor(a))
+        kw = {}
+        if s.lr_mult is not None:
+            kw["learning_rate"] = s.lr_mult
+        if s.regularizer is not None:
+            kw["regularizer"] = oar_reg(s.regularizer)
+        if not s.need_clip:
+            kw["need_clip"] = False
+        oar.set_param_attr(t, **kw)
+        t_params.append(t)
+
+    p_kwargs = {k: translate(v, "paddle") for k, v in kwargs.items()}
+    o_kwargs = {k: translate(v, "oar") for k, v in kwargs.items()}
+    if groups is None:
+        p_arg, o_arg = p_params, t_params
+    else:
+        p_arg, o_arg = [], []
+        for g in groups:
+            opts = {k: v for k, v in g.items() if k != "idx"}
+            p_arg.append({"params": [p_params[i] for i in g["idx"]], **{k: translate(v, "paddle") for k, v in opts.items()}})
+            o_arg.append({"params": [t_params[i] for i in g["idx"]], **{k: translate(v, "oar") for k, v in opts.items()}})
+    popt = paddle_cls(parameters=p_arg, **p_kwargs)
+    oopt = oar_cls(parameters=o_arg, **o_kwargs)
+
+    run = Run(oar_opt=oopt, paddle_opt=popt)
+    for step in range(steps):
+        popt.clear_grad(set_to_zero=False)
+        loss = None
+        for i, (p, g) in enumerate(zip(p_params, grads[step])):
+            if skip_grad and skip_grad(step, i):
+                continue
+            term = (p * paddle.to_tensor(g)).sum()
+            loss = term if loss is None else loss + term
+        if loss is not None:
+            loss.backward()
+        popt.step()
+        for i, (t, g) in enumerate(zip(t_params, grads[step])):
+            t.grad = None if (skip_grad and skip_grad(step, i)) else torch.tensor(g)
+        oopt.step()
+        if scheduler_step:
+            for lr in (p_kwargs.get("learning_rate"), o_kwargs.get("learning_rate")):
+                if hasattr(lr, "step"):
+                    lr.step()
+        run.errors_mag.append(max(
+            float(np.abs(t.detach().numpy() - p.numpy()).max() / max(np.abs(p.numpy()).max(), 1e-30))
+            for t, p in zip(t_params, p_params)))
+        run.errors.append(max(rel_err(t.detach().numpy(), p.numpy(), a) for t, p, a in zip(t_params, p_params, init)))
+    run.paddle_params = [p.numpy() for p in p_params]
+    run.oar_params = [t.detach().numpy() for t in t_params]
+    paddle.set_default_dtype("float32")
+    return run
+
+
+def check(run: Run, dtype: str) -> None:
+    """float64: every step within 1e-10 of Paddle relative to the total update; float32: every
+    step within 1e-5 relative to the parameter's magnitude (Paddle's fp32 kernels use FMAs and
+    approximate sqrt, so only rounding-level agreement is possible)."""
+    if dtype == "float64":
+        assert max(run.errors) <= 1e-10, run.errors
+    else:
+        assert max(run.errors_mag) <= 1e-5, run.errors_mag

@@ -1,0 +1,519 @@
+"""oar.lr side by side with real Paddle 3.3.1 ``paddle.optimizer.lr``."""
+from __future__ import annotations
+
+import copy
+import gc
+import io
+import math
+import pickle
+import warnings
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from oar import lr as O
+
+paddle = pytest.importorskip("paddle")
+P = paddle.optimizer.lr
+
+HYP = settings(max_examples=25, deadline=None, derandomize=True)
+N_STEPS = 100
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def same(a, b) -> bool:
+    """Exact equality (rel 1e-15 allowed), NaN == NaN, and the same Python number kind."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if (type(a) is int) != (type(b) is int):
+        return False
+    return a == b or math.isclose(a, b, rel_tol=1e-15, abs_tol=0.0)
+
+
+def assert_state(o, p):
+    assert same(o(), p()), (o.last_epoch, o(), p())
+    assert o.last_epoch == p.last_epoch
+    assert same(o.last_lr, p.last_lr)
+    assert o.base_lr == p.base_lr
+
+
+def run_pair(make, steps=N_STEPS):
+    """Build with both modules, compare after construction and after each ``step()``."""
+    o, p = make(O), make(P)
+    assert_state(o, p)
+    for _ in range(steps):
+        o.step()
+        p.step()
+        assert_state(o, p)
+    assert o.state_dict() == p.state_dict()
+    return o, p
+
+
+def sd_equal(a, b) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        if isinstance(a[k], dict):
+            if not sd_equal(a[k], b[k]):
+                return False
+        elif not same(a[k], b[k]):
+            return False
+    return True
+
+
+# factories: M is oar.lr or paddle.optimizer.lr
+CASES = {
+    "step": lambda M, **kw: M.StepDecay(0.5, 3, 0.7, **kw),
+    "step_default_gamma": lambda M, **kw: M.StepDecay(learning_rate=2, step_size=10, **kw),
+    "step_gamma_neg": lambda M, **kw: M.StepDecay(0.3, 1, -0.5, **kw),
+    "noam": lambda M, **kw: M.NoamDecay(512, 40, **kw),
+    "noam_lr": lambda M, **kw: M.NoamDecay(d_model=64.0, warmup_steps=7, learning_rate=0.25, **kw),
+    "cosine": lambda M, **kw: M.CosineAnnealingDecay(0.5, 10, **kw),
+    "cosine_eta": lambda M, **kw: M.CosineAnnealingDecay(1, 7, eta_min=0.01, **kw),
+    "cosine_T1": lambda M, **kw: M.CosineAnnealingDecay(0.1, 1, 0.001, **kw),
+    "warmup_float": lambda M, **kw: M.LinearWarmup(0.5, 20, 0.0, 0.5, **kw),
+    "warmup_int": lambda M, **kw: M.LinearWarmup(1, 3, 0, 2, **kw),
+    "warmup_step": lambda M, **kw: M.LinearWarmup(M.StepDecay(0.1, 5, 0.5), 10, 0.01, 0.1, **kw),
+    "warmup_noam": lambda M, **kw: M.LinearWarmup(M.NoamDecay(100, 10), 5, 0.0, 0.02, **kw),
+    "warmup_cosine": lambda M, **kw: M.LinearWarmup(M.CosineAnnealingDecay(0.3, 15, 0.05), 8, 0.1, 0.3, **kw),
+    "warmup_warmup": lambda M, **kw: M.LinearWarmup(
+        M.LinearWarmup(M.CosineAnnealingDecay(1.0, 9), 4, 0.2, 0.9), 6, 0.0, 0.2, **kw
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------- sequences
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("last_epoch", [-1, 0, 5, 23])
+def test_step_sequence_matches_paddle(name, last_epoch):
+    run_pair(lambda M: CASES[name](M, last_epoch=last_epoch))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_explicit_epochs_match_paddle(name):
+    o, p = CASES[name](O), CASES[name](P)
+    epochs = [3, 3, 0, 17, 9, 10, 11, 40, 2, 100, 7, 21, 20, 19, 1, 5]
+    for e in epochs:
+        o.step(e)
+        p.step(e)
+        assert_state(o, p)
+        # recursive steps after an explicit epoch continue from the new state
+        for _ in range(3):
+            o.step()
+            p.step()
+            assert_state(o, p)
+    assert sd_equal(o.state_dict(), p.state_dict())
+
+
+def test_float_epochs_match_paddle():
+    for make in (CASES["step"], CASES["cosine_eta"], CASES["warmup_float"]):
+        o, p = make(O), make(P)
+        for e in (2.5, 0.5, 13.25):
+            o.step(e)
+            p.step(e)
+            assert_state(o, p)
+
+
+def test_cosine_closed_form_differs_from_recursive_like_paddle():
+    # construction with last_epoch=3 takes the recursive form from base_lr: a Paddle quirk kept on purpose
+    o, p = O.CosineAnnealingDecay(1.0, 5, last_epoch=3), P.CosineAnnealingDecay(1.0, 5, last_epoch=3)
+    assert o.last_epoch == 4 and o() == p()
+    o.step(4)
+    p.step(4)
+    assert o() == p() and o() != pytest.approx(0.2763932022500211)
+
+
+@HYP
+@given(
+    lr=st.floats(0, 10, allow_subnormal=False),
+    step_size=st.integers(1, 30),
+    gamma=st.floats(-2, 0.999999, allow_subnormal=False),
+    last_epoch=st.integers(-1, 50),
+)
+def test_step_decay_hypothesis(lr, step_size, gamma, last_epoch):
+    run_pair(lambda M: M.StepDecay(lr, step_size, gamma, last_epoch=last_epoch))
+
+
+@HYP
+@given(
+    lr=st.floats(0, 10, allow_subnormal=False),
+    T_max=st.integers(1, 60),
+    eta_min=st.one_of(st.integers(0, 2), st.floats(0, 1, allow_subnormal=False)),
+    last_epoch=st.integers(-1, 50),
+)
+def test_cosine_hypothesis(lr, T_max, eta_min, last_epoch):
+    run_pair(lambda M: M.CosineAnnealingDecay(lr, T_max, eta_min, last_epoch=last_epoch))
+
+
+@HYP
+@given(
+    d_model=st.one_of(st.integers(1, 4096), st.floats(0.5, 4096)),
+    warmup=st.integers(1, 200),
+    lr=st.floats(0, 10, allow_subnormal=False),
+    last_epoch=st.integers(-1, 50),
+)
+def test_noam_hypothesis(d_model, warmup, lr, last_epoch):
+    run_pair(lambda M: M.NoamDecay(d_model, warmup, lr, last_epoch=last_epoch))
+
+
+@HYP
+@given(
+    start=st.floats(0, 1, allow_subnormal=False),
+    delta=st.floats(1e-6, 5, allow_subnormal=False),
+    warmup=st.integers(1, 60),
+    inner=st.sampled_from(["float", "step", "cosine", "noam"]),
+    last_epoch=st.integers(-1, 30),
+)
+def test_linear_warmup_hypothesis(start, delta, warmup, inner, last_epoch):
+    end = start + delta
+    if not end > start:
+        return
+
+    def make(M):
+        lr = {
+            "float": 0.05,
+            "step": M.StepDecay(0.2, 4, 0.5),
+            "cosine": M.CosineAnnealingDecay(0.2, 12, 0.01),
+            "noam": M.NoamDecay(32, 5),
+        }[inner]
+        return M.LinearWarmup(lr, warmup, start, end, last_epoch=last_epoch)
+
+    o, p = run_pair(make)
+    if inner != "float":
+        assert_state(o.learning_rate, p.learning_rate)
+
+
+# ---------------------------------------------------------------------------------------------- verbose
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_verbose_output_matches_paddle(name, capsys):
+    def drive(M):
+        s = CASES[name](M, verbose=True)
+        for _ in range(12):
+            s.step()
+        s.step(30)
+        s.step()
+        return capsys.readouterr().out
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out_o, out_p = drive(O), drive(P)
+    assert out_o == out_p
+    assert out_o.startswith("Epoch 0: ")
+
+
+def test_verbose_format():
+    buf = io.StringIO()
+    import contextlib
+
+    with contextlib.redirect_stdout(buf):
+        O.StepDecay(0.5, 2, verbose=True).step()
+    assert buf.getvalue() == (
+        "Epoch 0: StepDecay set learning rate to 0.5.\nEpoch 1: StepDecay set learning rate to 0.5.\n"
+    )
+
+
+# ---------------------------------------------------------------------------------------------- state dicts
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("k", [0, 1, 7, 25])
+def test_state_dict_round_trip(name, k):
+    make = CASES[name]
+    o, p = make(O), make(P)
+    for _ in range(k):
+        o.step()
+        p.step()
+    sd = o.state_dict()
+    assert sd_equal(sd, p.state_dict())
+    assert "_listeners" not in sd
+
+    # load into fresh schedulers: ours from our dict, ours from paddle's dict, paddle from ours
+    fresh_o, fresh_o2, fresh_p = make(O), make(O), make(P)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LinearWarmup(scheduler) warns, as in Paddle
+        fresh_o.set_state_dict(sd)
+        fresh_o2.set_state_dict(p.state_dict())
+        fresh_p.set_state_dict(copy.deepcopy(sd))
+    for _ in range(30):
+        for s in (o, p, fresh_o, fresh_o2, fresh_p):
+            s.step()
+        for s in (fresh_o, fresh_o2, fresh_p, p):
+            assert_state(o, s)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_state_dict_torch_save_weights_only(name):
+    o = CASES[name](O)
+    for _ in range(13):
+        o.step()
+    sd = o.state_dict()
+    buf = io.BytesIO()
+    torch.save(sd, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=True)
+    assert loaded == sd
+    fresh = CASES[name](O)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh.set_state_dict(loaded)
+    for _ in range(10):
+        o.step()
+        fresh.step()
+        assert o() == fresh() and o.last_epoch == fresh.last_epoch
+
+
+def test_state_dict_converts_tensors_and_numpy_to_plain_data():
+    import numpy as np
+
+    s = O.StepDecay(0.5, 2)
+    s.last_lr = torch.tensor([0.25], dtype=torch.float64)
+    s.last_epoch = np.int64(4)
+    sd = s.state_dict()
+    assert sd == {"last_epoch": 4, "last_lr": 0.25}
+    assert type(sd["last_epoch"]) is int and type(sd["last_lr"]) is float
+    s.last_lr = torch.zeros(2)
+    with pytest.raises(AssertionError):
+        s.state_dict()
+
+
+def test_set_state_dict_missing_key_and_extra_key_like_paddle():
+    for M in (O, P):
+        s = M.StepDecay(0.5, 2)
+        with pytest.raises(RuntimeError) as exc:
+            s.set_state_dict({"last_epoch": 3})
+        msg = str(exc.value)
+        assert "last_lr" in msg
+        if M is O:
+            msg_o = msg
+        else:
+            assert msg == msg_o
+    so, sp = O.StepDecay(0.5, 2), P.StepDecay(0.5, 2)
+    extra = {"last_epoch": 3, "last_lr": 0.125, "foo": 1}
+    with pytest.warns(UserWarning, match="unused values") as wo:
+        so.set_state_dict(extra)
+    with pytest.warns(UserWarning, match="unused values") as wp:
+        sp.set_state_dict(extra)
+    assert str(wo[0].message) == str(wp[0].message)
+    assert so.state_dict() == sp.state_dict() == {"last_epoch": 3, "last_lr": 0.125}
+    so.set_dict({"last_epoch": 1, "last_lr": 0.5})
+    sp.set_dict({"last_epoch": 1, "last_lr": 0.5})
+    assert so.state_dict() == sp.state_dict()
+
+
+def test_linear_warmup_state_dict_nesting_like_paddle():
+    o, p = CASES["warmup_warmup"](O), CASES["warmup_warmup"](P)
+    for _ in range(12):
+        o.step()
+        p.step()
+    sd = o.state_dict()
+    assert sd_equal(sd, p.state_dict())
+    assert set(sd) == {"last_epoch", "last_lr", "LinearWarmup_LR"}
+    assert set(sd["LinearWarmup_LR"]) == {"last_epoch", "last_lr", "LinearWarmup_LR"}
+    assert set(sd["LinearWarmup_LR"]["LinearWarmup_LR"]) == {"last_epoch", "last_lr"}
+    # a float-wrapping LinearWarmup has no nested entry
+    assert set(O.LinearWarmup(0.1, 2, 0.0, 0.1).state_dict()) == {"last_epoch", "last_lr"}
+    # missing nested state: KeyError, as in Paddle
+    for M in (O, P):
+        s = CASES["warmup_step"](M)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(KeyError):
+                s.set_state_dict({"last_epoch": 1, "last_lr": 0.1})
+
+
+def test_linear_warmup_set_dict_loads_inner_state():
+    # Deliberate deviation: Paddle's set_dict is bound to the base method and skips the inner state.
+    o = CASES["warmup_step"](O)
+    for _ in range(20):
+        o.step()
+    fresh = CASES["warmup_step"](O)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh.set_dict(o.state_dict())
+    assert fresh.state_dict() == o.state_dict()
+
+
+# ---------------------------------------------------------------------------------------------- bad inputs
+BAD = [
+    # (factory, argument named in the message)
+    (lambda M: M.StepDecay(0.1, 0), "step_size"),
+    (lambda M: M.StepDecay(0.1, -3), "step_size"),
+    (lambda M: M.StepDecay(0.1, 2.0), "step_size"),
+    (lambda M: M.StepDecay(0.1, "2"), "step_size"),
+    (lambda M: M.StepDecay(0.1, 2, 1.0), "gamma"),
+    (lambda M: M.StepDecay(0.1, 2, "x"), "gamma"),
+    (lambda M: M.StepDecay(-0.1, 2), "learning rate"),
+    (lambda M: M.StepDecay("a", 2), "learning rate"),
+    (lambda M: M.StepDecay(None, 2), "learning rate"),
+    (lambda M: M.StepDecay(0.1, 0, 2.0), "gamma"),  # gamma is checked before step_size > 0
+    (lambda M: M.NoamDecay(0, 10), "d_model"),
+    (lambda M: M.NoamDecay(-1.5, 10), "d_model"),
+    (lambda M: M.NoamDecay("a", 10), "d_model"),
+    (lambda M: M.NoamDecay(10, 0), "warmup_steps"),
+    (lambda M: M.NoamDecay(10, -4), "warmup_steps"),
+    (lambda M: M.NoamDecay(10, 5, -1.0), "learning rate"),
+    (lambda M: M.NoamDecay(10, 0, -1.0), "learning rate"),  # lr is checked before the first step
+    (lambda M: M.CosineAnnealingDecay(0.1, 0), "T_max"),
+    (lambda M: M.CosineAnnealingDecay(0.1, 2.0), "T_max"),
+    (lambda M: M.CosineAnnealingDecay(0.1, 2, "x"), "eta_min"),
+    (lambda M: M.CosineAnnealingDecay(0.1, 2, None), "eta_min"),
+    (lambda M: M.CosineAnnealingDecay(-1, 2), "learning rate"),
+    (lambda M: M.LinearWarmup("x", 2, 0, 1), "learning_rate"),
+    (lambda M: M.LinearWarmup(None, 2, 0, 1), "learning_rate"),
+    (lambda M: M.LinearWarmup(0.1, 0, 0, 1), "warmup_steps"),
+    (lambda M: M.LinearWarmup(0.1, 2.0, 0, 1), "warmup_steps"),
+    (lambda M: M.LinearWarmup(0.1, "a", 0, 1), "warmup_steps"),
+    (lambda M: M.LinearWarmup(0.1, 2, 1, 1), "end_lr"),
+    (lambda M: M.LinearWarmup(0.1, 2, 0.5, 0.1), "end_lr"),
+    (lambda M: M.LinearWarmup(0.1, 2, "a", 1), "end_lr"),
+    (lambda M: M.LinearWarmup(0.1, 2, -1, 1), "learning rate"),
+    (lambda M: M.LRScheduler(), "get_lr"),
+    (lambda M: M.LRScheduler(learning_rate=-2), "learning rate"),
+]
+
+
+def _raised(make, M):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            make(M)
+        except Exception as e:  # noqa: BLE001
+            return e
+    return None
+
+
+@pytest.mark.parametrize("idx", range(len(BAD)))
+def test_bad_inputs_raise_like_paddle(idx):
+    make, arg = BAD[idx]
+    eo, ep = _raised(make, O), _raised(make, P)
+    assert ep is not None and eo is not None
+    assert type(eo) is type(ep), (eo, ep)
+    assert arg in str(eo), str(eo)
+    if not isinstance(ep, (AssertionError, ZeroDivisionError, NotImplementedError)) and arg in str(ep):
+        assert str(eo) == str(ep)  # messages that Paddle words itself are kept verbatim
+
+
+def test_accepted_number_types_like_paddle():
+    import numpy as np
+
+    for lr in (True, 3, np.float64(0.25), float("nan"), 0.0):
+        run_pair(lambda M: M.StepDecay(lr, 2), steps=5)
+    for make in (lambda M: M.StepDecay(np.float32(0.1), 2), lambda M: M.StepDecay(torch.tensor(0.1), 2)):
+        with pytest.raises(TypeError):
+            make(O)
+    with pytest.raises(TypeError):
+        P.StepDecay(np.float32(0.1), 2)
+    # bool step_size is an int: Paddle accepts it
+    run_pair(lambda M: M.StepDecay(0.5, True, 0.5), steps=5)
+
+
+# ---------------------------------------------------------------------------------------------- custom subclass
+def _custom(M):
+    class Halving(M.LRScheduler):
+        def __init__(self, learning_rate, last_epoch=-1, verbose=False):
+            super().__init__(learning_rate, last_epoch, verbose)
+
+        def get_lr(self):
+            return self.base_lr * 0.5 ** self.last_epoch
+
+    return Halving
+
+
+def test_user_subclass_like_paddle():
+    run_pair(lambda M: _custom(M)(1.0, last_epoch=2), steps=20)
+    run_pair(lambda M: M.LinearWarmup(_custom(M)(0.5), 4, 0.1, 0.5), steps=20)
+
+
+# ---------------------------------------------------------------------------------------------- listeners
+class Listener:
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
+        self.seen = []
+
+    def _on_lr_change(self):
+        self.seen.append((self.scheduler.last_epoch, self.scheduler()))
+
+
+def test_listener_called_on_step_and_set_state_dict():
+    s = O.CosineAnnealingDecay(0.5, 10)
+    lis = Listener(s)
+    s._add_listener(lis)
+    s._add_listener(lis)  # no duplicates
+    assert len(s._listeners) == 1
+    s.step()
+    after_step = s()
+    s.step(5)
+    assert lis.seen == [(1, after_step), (5, s())]
+    s.set_state_dict({"last_epoch": 2, "last_lr": 0.125})
+    assert lis.seen[-1] == (2, 0.125)
+    s.set_dict({"last_epoch": 3, "last_lr": 0.0625})
+    assert lis.seen[-1] == (3, 0.0625)
+    assert len(lis.seen) == 4
+    assert "_listeners" not in s.state_dict()
+    s._remove_listener(lis)
+    s.step()
+    assert len(lis.seen) == 4
+
+
+def test_listener_sees_new_lr_and_inner_scheduler_notified():
+    inner = O.StepDecay(0.1, 2)
+    outer = O.LinearWarmup(inner, 3, 0.0, 0.1)
+    twin = O.LinearWarmup(O.StepDecay(0.1, 2), 3, 0.0, 0.1)
+    lo, li = Listener(outer), Listener(inner)
+    outer._add_listener(lo)
+    inner._add_listener(li)
+    expected = []
+    for _ in range(6):
+        outer.step()
+        twin.step()
+        expected.append((twin.last_epoch, twin()))
+    assert lo.seen == expected
+    assert len(li.seen) == 4  # the inner scheduler is stepped (explicitly) once warm-up is over
+    assert li.seen[-1] == (3, inner())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outer.set_state_dict(outer.state_dict())
+    assert len(lo.seen) == 7 and len(li.seen) == 5
+
+
+def test_dead_listener_dropped():
+    s = O.StepDecay(0.5, 2)
+    keep, gone = Listener(s), Listener(s)
+    s._add_listener(keep)
+    s._add_listener(gone)
+    assert len(s._listeners) == 2
+    del gone
+    gc.collect()
+    s.step()
+    assert len(s._listeners) == 1 and s._listeners[0]() is keep
+    assert keep.seen == [(1, 0.5)]
+    del keep
+    gc.collect()
+    s.set_state_dict(s.state_dict())
+    assert s._listeners == []
+
+
+def test_deepcopy_and_pickle_carry_no_listeners():
+    for name in sorted(CASES):
+        s = CASES[name](O)
+        lis = Listener(s)
+        s._add_listener(lis)
+        if isinstance(getattr(s, "learning_rate", None), O.LRScheduler):
+            s.learning_rate._add_listener(lis)
+        for _ in range(7):
+            s.step()
+        n = len(lis.seen)
+        for c in (copy.deepcopy(s), pickle.loads(pickle.dumps(s)), copy.copy(s)):
+            assert c._listeners == []
+            assert c.state_dict() == s.state_dict()
+            if isinstance(getattr(c, "learning_rate", None), O.LRScheduler) and c is not s:
+                if c.learning_rate is not s.learning_rate:
+                    assert c.learning_rate._listeners == []
+        d = copy.deepcopy(s)
+        for _ in range(20):
+            d.step()
+        assert len(lis.seen) == n  # the copy does not notify the original's listener
+        for _ in range(20):
+            s.step()
+        assert d.state_dict() == s.state_dict()
+        assert len(s._listeners) == 1
