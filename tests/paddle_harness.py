@@ -133,6 +133,13 @@ def run_side_by_side(
 
     p_kwargs = {k: translate(v, "paddle") for k, v in kwargs.items()}
     o_kwargs = {k: translate(v, "oar") for k, v in kwargs.items()}
+    excluded = kwargs.get("exclude_from_weight_decay_fn")
+    if isinstance(excluded, tuple) and excluded[0] == "exclude":
+        # Lamb: the fn receives the parameter tensor on both sides.
+        names = {p_params[i].name for i in excluded[1]}
+        ids = {id(t_params[i]) for i in excluded[1]}
+        p_kwargs["exclude_from_weight_decay_fn"] = lambda p: p.name in names
+        o_kwargs["exclude_from_weight_decay_fn"] = lambda t: id(t) in ids
     if groups is None:
         p_arg, o_arg = p_params, t_params
     else:

@@ -11,6 +11,9 @@ __all__ = ["Adam", "adam_update"]
 def adam_update(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad=False, lazy_mode=False):
     """One Adam step of ``param`` in place (Paddle's rule; ε scaled by sqrt(1-β2^t)).
 
+    Hyper-parameters may be Python floats or 0-d tensors (the compiled engine passes tensors so
+    that a changing lr never recompiles); flags are Python bools.
+
     ``state`` holds ``moment1``, ``moment2`` (param shape), ``moment2_max`` (amsgrad), and
     ``beta1_pow_acc``, ``beta2_pow_acc`` (shape [1], β^t of this step; advanced after it)::
 
@@ -22,14 +25,13 @@ def adam_update(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad=False,
                             amsgrad=amsgrad, lazy_mode=lazy_mode)
     m, v = state["moment1"], state["moment2"]
     b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
-    m.mul_(beta1).add_(grad, alpha=1 - beta1)
-    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    m.mul_(beta1).add_(grad * (1 - beta1))
+    v.mul_(beta2).add_(grad * grad * (1 - beta2))
     if amsgrad:
         v = torch.maximum(state["moment2_max"], v, out=state["moment2_max"])
     bc2 = (1 - b2p).sqrt()
     alpha = lr * bc2 / (1 - b1p)
-    denom = v.sqrt().add_(epsilon * bc2)
-    param.sub_(m.div(denom).mul_(alpha))
+    param.sub_(m / (v.sqrt() + epsilon * bc2) * alpha)
     b1p.mul_(beta1)
     b2p.mul_(beta2)
 

@@ -90,7 +90,7 @@ def _pairs(owner: str, params_grads) -> List[Tuple[object, Optional[torch.Tensor
 def _sparse_like(coalesced: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """A new coalesced sparse COO tensor with the indices of ``coalesced`` and new ``values``."""
     return torch.sparse_coo_tensor(
-        coalesced.indices(), values, coalesced.shape, is_coalesced=True
+        coalesced.indices(), values, coalesced.shape, is_coalesced=True, check_invariants=False
     )
 
 
@@ -379,7 +379,7 @@ class ClipGradByGlobalNorm(ClipGradBase):
             return list(params_grads)
         c = torch.full((), self.clip_norm, dtype=norm.dtype, device=norm.device)
         if self.auto_skip_clip:
-            scale = torch.where(norm > c, c / norm, torch.ones_like(norm))
+            scale = torch.where(norm > c, self.clip_norm / norm, torch.ones_like(norm))
         else:
             scale = c / torch.maximum(norm, c)
         out = []

@@ -23,18 +23,16 @@ def lamb_update(param, grad, state, *, lr, beta1, beta2, epsilon, weight_decay, 
     """
     m, v = state["moment1"], state["moment2"]
     b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
-    m.mul_(beta1).add_(grad, alpha=1 - beta1)
-    v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-    r = (m / (1 - b1p)).div_((v / (1 - b2p)).sqrt_().add_(epsilon))
-    if weight_decay != 0:
-        r.add_(param, alpha=weight_decay)
-    if weight_decay > 0 or always_adapt:
-        p_norm = torch.linalg.vector_norm(param)
-        r_norm = torch.linalg.vector_norm(r)
-        ratio = torch.where((p_norm > 0) & (r_norm > 0), p_norm / r_norm, torch.ones_like(p_norm))
-        param.sub_(r.mul_(lr * ratio))
-    else:
-        param.sub_(r, alpha=lr)
+    m.mul_(beta1).add_(grad * (1 - beta1))
+    v.mul_(beta2).add_(grad * grad * (1 - beta2))
+    r = (m / (1 - b1p)) / ((v / (1 - b2p)).sqrt() + epsilon) + weight_decay * param
+    p_norm = torch.linalg.vector_norm(param)
+    r_norm = torch.linalg.vector_norm(r)
+    adapt = (p_norm > 0) & (r_norm > 0)
+    if not always_adapt:
+        adapt = adapt & (torch.as_tensor(weight_decay) > 0)
+    ratio = torch.where(adapt, p_norm / r_norm, torch.ones_like(p_norm))
+    param.sub_(r * (lr * ratio))
     b1p.mul_(beta1)
     b2p.mul_(beta2)
 

@@ -209,7 +209,8 @@ class NoamDecay(LRScheduler):
 
     Args:
         d_model (int|float): model width, > 0.
-        warmup_steps (int): number of warm-up steps (not validated, as in Paddle: 0 gives ZeroDivisionError).
+        warmup_steps (int): number of warm-up steps, > 0 (checked at each step, as in Paddle, where the formula
+            fails: 0 → ZeroDivisionError, < 0 → TypeError).
         learning_rate (float): scale factor. Default 1.0.
         last_epoch (int): Default -1.  verbose (bool): Default False.
 

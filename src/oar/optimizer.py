@@ -77,6 +77,7 @@ def _accept_torch_convention(init: Callable) -> Callable:
                     f"{type(self).__name__}() got torch.optim's keyword argument {key!r}; "
                     f"oar uses Paddle's names: {hints[key]}"
                 )
+        engine = kwargs.pop("engine", None)
         if args and looks_like_parameters(args[0]):
             if "parameters" in kwargs:
                 raise TypeError(
@@ -84,7 +85,9 @@ def _accept_torch_convention(init: Callable) -> Callable:
                 )
             kwargs["parameters"] = args[0]
             args = args[1:]
-        return init(self, *args, **kwargs)
+        init(self, *args, **kwargs)
+        if engine is not None:
+            self.set_engine(engine)
 
     wrapper._oar_wrapped = True
     return wrapper
@@ -105,6 +108,8 @@ class Optimizer(torch.optim.Optimizer):
         grad_clip (ClipGradByValue | ClipGradByNorm | ClipGradByGlobalNorm | None): gradient
             clipping applied per group before regularization.
         name (str | None): kept for Paddle compatibility.
+        engine (str, keyword only): how the update runs: ``'auto'`` (default) or one of
+            ``oar.engine.ENGINES``; see :meth:`set_engine`.
 
     Raises:
         TypeError: ``learning_rate`` is not a float or scheduler (an int included, as Paddle);
@@ -157,6 +162,7 @@ class Optimizer(torch.optim.Optimizer):
         self._grad_clip = grad_clip
         self._name = name
         self._multi_precision = multi_precision
+        self._engine = "auto"
         self._synced_base_lr: float | None = None
         groups, self._list_mode = parse_parameters(parameters)
         defaults = {
@@ -267,6 +273,18 @@ class Optimizer(torch.optim.Optimizer):
         scheduler._add_listener(self)
         self._sync_group_lrs()
 
+    def set_engine(self, engine: str) -> None:
+        """Choose how updates are executed: ``'auto'`` (by parameter count, dtype and device) or
+        one of ``oar.engine.ENGINES``. Every engine gives the eager engine's results up to float
+        rounding.
+
+        Raises:
+            ValueError: an unknown engine name.
+        """
+        if engine != "auto" and engine not in _engine.ENGINES:
+            raise ValueError(f"engine must be 'auto' or one of {sorted(_engine.ENGINES)}, got {engine!r}")
+        self._engine = engine
+
     # ------------------------------------------------------------------ state
     def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
         """The algorithm's state for one parameter (``target`` is the master weight if any)."""
@@ -339,7 +357,7 @@ class Optimizer(torch.optim.Optimizer):
             states.append(state)
             hypers.append(hyper)
         if params:
-            _engine.run(self._rule, params, grads, states, hypers)
+            _engine.run(self._rule, params, grads, states, hypers, engine=self._engine)
 
     def _refresh_lr(self) -> None:
         if isinstance(self._learning_rate, LRScheduler) and self._learning_rate() != self._synced_base_lr:

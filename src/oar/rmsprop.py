@@ -22,14 +22,14 @@ def rmsprop_update(param, grad, state, *, lr, rho, epsilon, momentum, centered=F
     ``state``: ``momentum``, ``mean_square``, ``mean_grad`` (all param shape).
     """
     mom, ms = state["momentum"], state["mean_square"]
-    ms.mul_(rho).addcmul_(grad, grad, value=1 - rho)
+    ms.mul_(rho).add_(grad * grad * (1 - rho))
     if centered:
         mg = state["mean_grad"]
-        mg.mul_(rho).add_(grad, alpha=1 - rho)
-        denom = ms.addcmul(mg, mg, value=-1).add_(epsilon).sqrt_()
+        mg.mul_(rho).add_(grad * (1 - rho))
+        denom = (ms - mg * mg + epsilon).sqrt()
     else:
-        denom = ms.add(epsilon).sqrt_()
-    mom.mul_(momentum).addcdiv_(grad, denom, value=lr)
+        denom = (ms + epsilon).sqrt()
+    mom.mul_(momentum).add_(lr * grad / denom)
     param.sub_(mom)
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from .eager import run_eager
 
-__all__ = ["run", "run_eager"]
+__all__ = ["ENGINES", "run", "run_eager"]
+
+ENGINES = {"eager": run_eager}
 
 
-def run(rule, params, grads, states, hypers) -> None:
-    """Run ``rule`` for each ``(param, grad, state, hyper)`` of a group."""
-    run_eager(rule, params, grads, states, hypers)
+def run(rule, params, grads, states, hypers, engine: str = "auto") -> None:
+    """Run ``rule`` for each ``(param, grad, state, hyper)`` of a group with the named engine."""
+    ENGINES.get(engine, run_eager)(rule, params, grads, states, hypers)
