@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import torch.overrides
 
 warnings.filterwarnings("ignore", category=UserWarning)
 paddle = pytest.importorskip("paddle")
@@ -560,6 +561,8 @@ def test_bad_args_paddle_raises_at_call(ctor, exc, match):
         # oar-only checks (Paddle accepts these and produces NaN / sign-flipped / odd results)
         (lambda: oc.ClipGradByNorm(float("inf")), ValueError, "clip_norm.*inf"),
         (lambda: oc.ClipGradByNorm(float("nan")), ValueError, "clip_norm"),
+        (lambda: oc.ClipGradByNorm(1e39), ValueError, "clip_norm.*float32"),  # inf as a C++ float
+        (lambda: oc.ClipGradByNorm(1e-50), ValueError, "clip_norm.*float32"),  # 0 as a C++ float
         (lambda: oc.ClipGradByGlobalNorm(-1.0), ValueError, "clip_norm.*-1.0"),
         (lambda: oc.ClipGradByGlobalNorm(float("inf")), ValueError, "clip_norm"),
         (lambda: oc.ClipGradByGlobalNorm(float("nan")), ValueError, "clip_norm"),
@@ -710,21 +713,31 @@ def test_regularizer_state_round_trip():
             oreg.regularizer_from_state(bad)
 
 
+class _NoHostSync(torch.overrides.TorchFunctionMode):
+    """Fails on any tensor-to-host read (.item(), bool(t), float(t), tolist, nonzero)."""
+
+    SYNC = {
+        torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__,
+        torch.Tensor.__index__, torch.Tensor.tolist, torch.Tensor.nonzero, torch.nonzero,
+    }
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.SYNC:
+            raise AssertionError(f"host sync: {func}")
+        return func(*args, **(kwargs or {}))
+
+
 def test_no_host_sync_on_dense_path():
-    # Meta tensors carry no data: any .item()/bool(tensor) on the hot path would raise here.
-    params = [torch.nn.Parameter(torch.zeros(3, device="meta")) for _ in range(3)]
-    grads = [
-        torch.empty(3, device="meta"),
-        torch.empty(3, device="meta", dtype=torch.float64),
-        torch.empty((), device="meta", dtype=torch.float16),
-    ]
-    clips = [oc.ClipGradByGlobalNorm(1.0), oc.ClipGradByGlobalNorm(1.0, auto_skip_clip=True),
-             oc.ClipGradByNorm(1.0), oc.ClipGradByValue(1.0)]
-    for c in clips:
-        out = c(list(zip(params, grads)))
-        assert [(g.device.type, g.dtype, g.shape) for _, g in out] == [
-            (g.device.type, g.dtype, g.shape) for g in grads
-        ]
+    params = [torch.nn.Parameter(torch.zeros(3)) for _ in range(4)]
+    grads = [torch.full((3,), 2.0), torch.full((3,), 0.5, dtype=torch.float64),
+             torch.tensor(3.0, dtype=torch.float16), torch.ones(2, dtype=torch.bfloat16)]
+    with pytest.raises(AssertionError, match="host sync"), _NoHostSync():
+        torch.ones(1).item()  # the checker works
+    with _NoHostSync():
+        for c in (oc.ClipGradByGlobalNorm(1.0), oc.ClipGradByGlobalNorm(1.0, auto_skip_clip=True),
+                  oc.ClipGradByNorm(1.0), oc.ClipGradByValue(1.0)):
+            out = c(list(zip(params, [g.clone() for g in grads])))
+            assert [(g.dtype, g.shape) for _, g in out] == [(g.dtype, g.shape) for g in grads]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "mixed"])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import struct
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
@@ -56,6 +57,16 @@ def _real(owner: str, name: str, value, str_exc=TypeError) -> float:
             f"{owner}: {name} must be a real number (float or int), got {value!r} ({type(value).__name__})"
         )
     return float(value)
+
+
+def _to_float32(x: float) -> float:
+    """``x`` rounded to the nearest float32 (±inf beyond the float32 range; NaN stays NaN)."""
+    if math.isnan(x) or math.isinf(x):
+        return x
+    try:
+        return struct.unpack("f", struct.pack("f", x))[0]
+    except OverflowError:
+        return math.copysign(math.inf, x)
 
 
 def _skip(param) -> bool:
@@ -232,18 +243,22 @@ class ClipGradByNorm(ClipGradBase):
 
     Raises:
         TypeError: ``clip_norm`` is not a real number (bool, tensors, None included).
-        ValueError: ``clip_norm`` is a string, is not > 0 (Paddle raises ValueError at call time,
-            ``max_norm should be greater than 0``) or is infinite (Paddle would return all-NaN grads).
+        ValueError: ``clip_norm`` is a string, is not > 0 once rounded to float32 (Paddle raises
+            ValueError at call time, ``max_norm should be greater than 0``) or is infinite in float32
+            (Paddle would return all-NaN grads).
     """
 
     def __init__(self, clip_norm: float) -> None:
         owner = "ClipGradByNorm"
         c = _real(owner, "clip_norm", clip_norm, str_exc=ValueError)
-        if not (c > 0.0 and math.isfinite(c)):
-            raise ValueError(f"{owner}: clip_norm must be a finite number > 0, got {clip_norm!r}")
+        # The kernel attribute is a C++ float: it must be > 0 and finite once rounded to float32.
+        c32 = _to_float32(c)
+        if not (c32 > 0.0 and math.isfinite(c32)):
+            raise ValueError(
+                f"{owner}: clip_norm must be a number > 0 that is finite in float32, got {clip_norm!r}"
+            )
         self.clip_norm = c
-        # The kernel attribute is a C++ float.
-        self._max_norm = float(torch.tensor(c, dtype=torch.float32))
+        self._max_norm = c32
 
     def _key(self) -> tuple:
         return (self.clip_norm,)
@@ -379,7 +394,7 @@ class ClipGradByGlobalNorm(ClipGradBase):
             return list(params_grads)
         c = torch.full((), self.clip_norm, dtype=norm.dtype, device=norm.device)
         if self.auto_skip_clip:
-            scale = torch.where(norm > c, self.clip_norm / norm, torch.ones_like(norm))
+            scale = c / norm if norm > c else torch.ones_like(norm)
         else:
             scale = c / torch.maximum(norm, c)
         out = []

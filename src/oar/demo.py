@@ -180,17 +180,22 @@ def make_optimizer(name: str, model: nn.Module, steps_per_epoch: int, epochs: in
 
 # ---------------------------------------------------------------------------------------------- training
 @contextmanager
-def _deterministic():
-    """Deterministic algorithms for the duration (restored afterwards)."""
+def _deterministic(threads: int = 1):
+    """Deterministic algorithms and a fixed intra-op thread count for the duration (both restored
+    afterwards). One thread keeps the float reductions in a fixed order and is also the fastest
+    setting for a network this small (several threads mostly wait on each other)."""
     previous = torch.are_deterministic_algorithms_enabled()
     previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    previous_threads = torch.get_num_threads()
     try:
         torch.use_deterministic_algorithms(True)
     except Exception:  # pragma: no cover - very old or unusual builds
         pass
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
+        torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
 
 

@@ -164,6 +164,7 @@ class Optimizer(torch.optim.Optimizer):
         self._multi_precision = multi_precision
         self._engine = "auto"
         self._synced_base_lr: float | None = None
+        self._validate_group(dict(options or {}))
         groups, self._list_mode = parse_parameters(parameters)
         defaults = {
             "learning_rate": 1.0,

@@ -4,14 +4,22 @@ A *rule* is a pure function of tensors, ``rule(param, grad, state, **hyper)``, t
 ``param`` and the accumulators in ``state`` in place (see ``oar.adam.adam_update``). An engine
 runs a rule over lists of params; every engine must give the results of the per-tensor eager
 engine up to float rounding.
+
+Engines (``ENGINES``):
+
+* ``'eager'``: the rule once per param (the reference; any tensor subclass, sparse grads).
+* ``'compiled'``: ``torch.compile`` (inductor) of the rule over the whole group, per
+  (device, dtype) bucket, hyper-parameters as 0-d tensors (see :mod:`oar.engine.compiled`).
+* ``'auto'`` (not in ``ENGINES``; the default): see :func:`select`.
 """
 from __future__ import annotations
 
 from .eager import run_eager
+from .compiled import run_compiled
 
-__all__ = ["ENGINES", "run", "run_eager"]
+__all__ = ["ENGINES", "run", "run_eager", "run_compiled"]
 
-ENGINES = {"eager": run_eager}
+ENGINES = {"eager": run_eager, "compiled": run_compiled}
 
 
 def run(rule, params, grads, states, hypers, engine: str = "auto") -> None:
