@@ -375,3 +375,56 @@ def test_lamb_trust_ratio_bounds_the_step(scale, lr):
     opt.step()
     moved = torch.linalg.vector_norm(p.detach() - before)
     assert moved.item() == pytest.approx(lr * torch.linalg.vector_norm(before).item(), rel=1e-9)
+
+
+@pytest.mark.parametrize("name", ["Adam", "Lamb"])
+def test_tensor_betas_follow_the_documented_algorithm(name):
+    """1-element tensor betas act like the same float betas (Paddle 3.3.1 would start the beta
+    pows at 0.9/0.999 whatever the tensor holds: a bug oar does not copy)."""
+    torch.manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(6, dtype=torch.float64))
+    b = torch.nn.Parameter(a.detach().clone())
+    cls = getattr(oar, name)
+    oa = cls([a], learning_rate=0.01, beta1=torch.tensor([0.8]), beta2=torch.tensor([0.95]))
+    ob = cls([b], learning_rate=0.01, beta1=0.8, beta2=0.95)
+    for _ in range(5):
+        g = torch.randn(6, dtype=torch.float64)
+        a.grad, b.grad = g.clone(), g.clone()
+        oa.step()
+        ob.step()
+    assert oa.state[a]["beta1_pow_acc"].item() == pytest.approx(0.8 ** 6, rel=1e-6)
+    torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_frozen_params_are_skipped():
+    p, q = _tp(), _tp()
+    q.requires_grad_(False)
+    q.grad = torch.ones_like(q)
+    before = q.detach().clone()
+    opt = oar.RMSProp([p, q], learning_rate=0.1)
+    p.grad = torch.ones_like(p)
+    opt.step()
+    assert torch.equal(q, before) and q not in opt.state and p in opt.state
+
+
+def test_lamb_multi_precision_bfloat16():
+    torch.manual_seed(0)
+    init = torch.randn(8, 8).to(torch.bfloat16)
+    lowp = torch.nn.Parameter(init.clone())
+    ref = torch.nn.Parameter(init.float())
+    opt = oar.Lamb([lowp], learning_rate=0.01, multi_precision=True)
+    ref_opt = oar.Lamb([ref], learning_rate=0.01)
+    for _ in range(5):
+        g = torch.randn(8, 8).to(torch.bfloat16)
+        lowp.grad, ref.grad = g, g.float()
+        opt.step()
+        ref_opt.step()
+    torch.testing.assert_close(opt.state[lowp]["master_weight"], ref.detach(), rtol=0, atol=0)
+
+
+def test_deepcopy_and_pickle_keep_paddle_settings():
+    import pickle
+    p = _tp()
+    opt = oar.Adam([p], learning_rate=oar.lr.StepDecay(0.1, 2), grad_clip=oar.ClipGradByGlobalNorm(1.0))
+    for clone in (copy.deepcopy(opt), pickle.loads(pickle.dumps(opt))):
+        assert clone.get_lr() == 0.1 and isinstance(clone._grad_clip, oar.ClipGradByGlobalNorm)
