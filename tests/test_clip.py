@@ -593,6 +593,23 @@ def test_bad_call_args():
         c([(w, np.ones(2))])
     with pytest.raises(TypeError, match="int64"):
         oc.ClipGradByNorm(1.0)([(w, torch.ones(2, dtype=torch.int64))])
+    with pytest.raises(TypeError, match="int64"):
+        c.global_norm([(w, torch.ones(2, dtype=torch.int64))])
+    # a need_clip=False param is passed through without being looked at
+    w.need_clip = False
+    odd = torch.ones(2, dtype=torch.int64)
+    assert c([(w, odd)])[0][1] is odd
+
+
+def test_custom_subclass_identity_equality():
+    class Mine(oc.ClipGradBase):
+        def _clip(self, params_grads):
+            return params_grads
+
+    a, b = Mine(), Mine()
+    assert a == a and a != b and len({a, b}) == 2
+    w = torch.nn.Parameter(torch.ones(2))
+    assert a([(w, w.detach())])[0][0] is w
 
 
 def test_valid_numeric_types_accepted():

@@ -117,23 +117,25 @@ class ClipGradBase:
     under ``torch.no_grad()``.
 
     Raises:
-        TypeError: ``params_grads`` is not an iterable of pairs, or a grad is not a float tensor
-            (float16/bfloat16/float32/float64, dense or sparse COO).
+        TypeError: ``params_grads`` is not an iterable of pairs, or a grad to be clipped is not a
+            float tensor (float16/bfloat16/float32/float64, dense or sparse COO).
     """
 
     def __call__(self, params_grads) -> List[Tuple[object, Optional[torch.Tensor]]]:
         pairs = _pairs(type(self).__name__, params_grads)
-        for _, g in pairs:
-            if g is not None:
+        for p, g in pairs:
+            if g is not None and not _skip(p):
                 _check_grad(type(self).__name__, g)
         with torch.no_grad():
             return self._clip(pairs)
 
     def _clip(self, params_grads):  # pragma: no cover - abstract
+        """Subclasses: clip the validated list of pairs (already under ``torch.no_grad()``)."""
         raise NotImplementedError
 
-    def _key(self) -> tuple:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _key(self) -> tuple:
+        """The constructor arguments, for ``==``/``hash``; identity unless a subclass says otherwise."""
+        return (id(self),)
 
     def __eq__(self, other) -> bool:
         return type(self) is type(other) and self._key() == other._key()
@@ -356,6 +358,9 @@ class ClipGradByGlobalNorm(ClipGradBase):
         """The global norm ``N`` (0-d tensor in the sum dtype) over the clippable grads of
         ``params_grads``, or None when there are none. Does not modify anything."""
         pairs = _pairs(type(self).__name__, params_grads)
+        for p, g in pairs:
+            if g is not None and not _skip(p):
+                _check_grad(type(self).__name__, g)
         with torch.no_grad():
             return self._global_norm(pairs)
 
@@ -365,7 +370,6 @@ class ClipGradByGlobalNorm(ClipGradBase):
         for p, g in params_grads:
             if g is None or _skip(p):
                 continue
-            _check_grad(type(self).__name__, g)
             v = g.coalesce().values() if g.layout == torch.sparse_coo else g
             if device is None:
                 device = v.device
@@ -394,7 +398,7 @@ class ClipGradByGlobalNorm(ClipGradBase):
             return list(params_grads)
         c = torch.full((), self.clip_norm, dtype=norm.dtype, device=norm.device)
         if self.auto_skip_clip:
-            scale = c / norm if norm > c else torch.ones_like(norm)
+            scale = torch.where(norm > c, c / norm, torch.ones_like(norm))
         else:
             scale = c / torch.maximum(norm, c)
         out = []
