@@ -51,7 +51,12 @@ HIDDEN = 768
 VOCAB = 8000
 BLOCKS = 3
 REFERENCE = "torch.Adam(fused=True)"
-BANDWIDTH_ROW = "memory: torch.add(a,b,out=c)"
+# Memory-bandwidth probes, run every round. The read-modify-write one moves memory the way an
+# optimizer step does (no read-for-ownership of a separate output); the per-round bandwidth is
+# the faster of the two.
+BANDWIDTH_INPLACE = "memory: a.add_(b)"
+BANDWIDTH_OUT = "memory: torch.add(a,b,out=c)"
+BANDWIDTH_ROWS = (BANDWIDTH_INPLACE, BANDWIDTH_OUT)
 
 # Column headers of the printed table (also the keys a reader of the table can rely on).
 COLUMNS = [
@@ -143,6 +148,7 @@ class ParamSet:
         return out
 
     _grads_cache: list[torch.Tensor] | None = None
+    created: list[list[torch.Tensor]] = field(default_factory=list)  # every torch param set handed out
 
     def torch_grads(self) -> list[torch.Tensor]:
         if self._grads_cache is None:
@@ -355,6 +361,7 @@ class Row:
     step: Callable[[], Any] | None = None
     state_bytes_fn: Callable[[], int] | None = None
     times: list[float] = field(default_factory=list)
+    cpu_per_wall: list[float] = field(default_factory=list)
     first_step_s: float | None = None
     create_s: float | None = None
     state_bytes: int | None = None
@@ -402,15 +409,29 @@ def _torch_row(pset: ParamSet, params_for: Callable[[], list[torch.Tensor]], cls
     return make
 
 
-def _oar_rows(pset: ParamSet, params_for, lr: float, rmsprop_momentum: float) -> list[Row]:
-    import oar
+def _oar_engines(wanted) -> list[str]:
+    """``'auto'`` and every engine of ``oar.engine.ENGINES`` (as registered now), or those of
+    ``wanted`` (names, comma-separated allowed) that exist."""
     from oar import engine as oar_engine
+
+    available = ["auto"] + sorted(oar_engine.ENGINES)
+    if not wanted:
+        return available
+    names = [s.strip() for w in wanted for s in w.split(",") if s.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise ValueError(f"unknown oar engine(s) {unknown}; available: {available}")
+    return [n for n in available if n in names]
+
+
+def _oar_rows(pset: ParamSet, params_for, lr: float, rmsprop_momentum: float,
+              engines: list[str]) -> list[Row]:
+    import oar
 
     dtype = pset.dtype
     low = dtype in (torch.float16, torch.bfloat16)
     p_size = torch.empty((), dtype=dtype).element_size()
     s_size = 4 if low else p_size
-    engines = ["auto"] + sorted(oar_engine.ENGINES)
     rows = []
     algos = [
         ("Adam", ADAM, lambda ps, e: oar.Adam(ps, learning_rate=lr, multi_precision=low, engine=e)),
@@ -584,24 +605,45 @@ def _paddle_rows(pset: ParamSet, lr: float, rmsprop_momentum: float) -> tuple[li
     ], []
 
 
-def _bandwidth_row(megabytes: float) -> Row:
+def _bandwidth_rows(megabytes: float) -> list[Row]:
+    """The two probes, on float32 buffers of ``megabytes`` MiB allocated (and touched) once."""
     n = max(1024, int(megabytes * 2**20 / 4))
+    buffers: dict[str, torch.Tensor] = {}
 
-    def make():
-        a = torch.full((n,), 1.0)
-        b = torch.full((n,), 2.0)
-        c = torch.empty(n).fill_(0.0)
+    def buf(name: str, value: float) -> torch.Tensor:
+        if name not in buffers:
+            buffers[name] = torch.full((n,), value)
+        return buffers[name]
+
+    def make_inplace():
+        a, b = buf("a", 1.0), buf("b", 2.0)
+        sign = [1.0]
+
+        def step():  # a += b then a -= b: the values stay bounded
+            a.add_(b, alpha=sign[0])
+            sign[0] = -sign[0]
+
+        return step, lambda: 0
+
+    def make_out():
+        a, b, c = buf("a", 1.0), buf("b", 2.0), buf("c", 0.0)
 
         def step():
             torch.add(a, b, out=c)
 
-        step()
-        return step, lambda: 3 * n * 4
+        return step, lambda: 0
 
-    r = Row(BANDWIDTH_ROW, "probe", "bandwidth", None, make,
-            note=f"3 buffers of {n * 4 / 2**20:.0f} MiB float32, reused; bytes = 3 x N x 4")
-    r.numel = n  # type: ignore[attr-defined]
-    return r
+    size = f"float32 buffers of {n * 4 / 2**20:.0f} MiB, reused"
+    rows = [
+        Row(BANDWIDTH_INPLACE, "probe", "bandwidth", None, make_inplace,
+            note=f"reads a, b, writes a: 3 x N x 4 bytes; {size}"),
+        Row(BANDWIDTH_OUT, "probe", "bandwidth", None, make_out,
+            note=f"reads a, b, writes c: 3 x N x 4 bytes; {size}"),
+    ]
+    for r in rows:
+        r.probe_bytes = 3 * n * 4  # type: ignore[attr-defined]
+        r.probe_mib = n * 4 / 2**20  # type: ignore[attr-defined]
+    return rows
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -610,7 +652,7 @@ def _median(xs):
     return statistics.median(xs) if xs else None
 
 
-def _fmt(x, digits=1, width=None) -> str:
+def _fmt(x, digits=1) -> str:
     if x is None:
         return "-"
     if isinstance(x, float) and not math.isfinite(x):
@@ -665,8 +707,22 @@ def _machine_info() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- CLI
+EPILOG = (
+    "Columns: B/param = bytes one step must move per parameter (Adam and Paddle's RMSProp 28, "
+    "torch's RMSprop without momentum 20, two-pass Lamb 40, in float32); ms min/median/max over "
+    "the timed rounds; GB/s = B/param x params / median; %BW and 'vs fused Adam' = ratio to the "
+    "bandwidth probe and to torch.Adam(fused=True) in the same round, median over rounds; first "
+    "step = the first step of a fresh optimizer (state allocation, compilation); state MB = the "
+    "optimizer's state tensors; peak extra MB = resident-memory growth during one steady step. "
+    "Another busy process on this machine slows multi-threaded steps many times: read the "
+    "contention line under the table."
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``oar bench``'s options to ``parser``."""
+    """Add ``oar bench``'s options to ``parser`` (and its epilog, if it has none)."""
+    if parser.epilog is None:
+        parser.epilog = EPILOG
     size = parser.add_argument_group("parameter set")
     size.add_argument("--scale", type=float, default=1.0,
                       help="multiply the hidden size (768) and vocabulary (8000) of the transformer-shaped "
@@ -678,21 +734,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "and state, torch keeps bfloat16 state); default float32")
     size.add_argument("--seed", type=int, default=0, help="seed of the parameters and gradients (default 0)")
     meas = parser.add_argument_group("measurement")
-    meas.add_argument("--repeats", type=int, default=15,
+    meas.add_argument("--repeats", type=int, default=12,
                       help="timed rounds; each round runs one step of every optimizer, interleaved "
-                           "(default 15)")
-    meas.add_argument("--warmup", type=int, default=3,
-                      help="untimed rounds after each optimizer's first step (default 3)")
+                           "(default 12)")
+    meas.add_argument("--warmup", type=int, default=2,
+                      help="untimed rounds after each optimizer's first step (default 2)")
     meas.add_argument("--only", action="append", default=None, metavar="SUBSTR",
                       help="measure only optimizers whose name contains SUBSTR (case-insensitive; "
                            "repeat or separate with commas for several). torch.Adam(fused=True), the "
-                           "reference of the ratio column, and the bandwidth probe are always measured")
+                           "reference of the ratio column, and the bandwidth probes are always measured")
+    meas.add_argument("--engines", action="append", default=None, metavar="NAMES",
+                      help="oar engines to measure: 'auto' and names of oar.engine.ENGINES, comma-"
+                           "separated or repeated (default: 'auto' and every engine registered)")
     meas.add_argument("--skip", action="append", default=None, metavar="SUBSTR",
                       help="leave out optimizers whose name contains SUBSTR (repeatable, commas)")
     meas.add_argument("--bandwidth-mb", type=float, default=256.0, metavar="MB",
-                      help="size of each of the 3 float32 buffers of the memory-bandwidth probe, "
-                           "torch.add(a, b, out=c), measured every round; keep it well above the "
-                           "last-level cache (default 256)")
+                      help="size of each float32 buffer of the memory-bandwidth probes, a.add_(b) and "
+                           "torch.add(a, b, out=c), run every round (3 x N x 4 bytes each; the faster "
+                           "one is the round's bandwidth); keep it well above the last-level cache "
+                           "(default 256)")
     meas.add_argument("--threads", type=int, default=None,
                       help="torch.set_num_threads(N) before measuring (default: torch's default)")
     meas.add_argument("--lr", type=float, default=1e-3, help="learning rate of every optimizer (default 1e-3)")
@@ -725,7 +785,7 @@ def _select(rows: list[Row], only, skip) -> list[Row]:
     chosen = []
     for r in rows:
         name = r.name.lower()
-        keep = r.name in (REFERENCE, BANDWIDTH_ROW) or (
+        keep = r.name == REFERENCE or r.name in BANDWIDTH_ROWS or (
             (not only or any(s in name for s in only)) and not any(s in name for s in skip))
         if keep:
             chosen.append(r)
@@ -736,15 +796,17 @@ def _all_rows(pset: ParamSet, args, notes: list[str]) -> list[Row]:
     shared: list[list[torch.Tensor]] = []
 
     def params_for() -> list[torch.Tensor]:
-        if args.private_params:
-            return pset.torch_params()
-        if not shared:
+        if args.private_params or not shared:
             shared.append(pset.torch_params())
-        return shared[0]
+        return shared[-1]
 
-    rows: list[Row] = [_bandwidth_row(args.bandwidth_mb)]
+    pset.created = shared
+
+    rows: list[Row] = _bandwidth_rows(args.bandwidth_mb)
     try:
-        rows += _oar_rows(pset, params_for, args.lr, args.rmsprop_momentum)
+        rows += _oar_rows(pset, params_for, args.lr, args.rmsprop_momentum, _oar_engines(args.engines))
+    except ValueError:
+        raise
     except Exception as exc:  # noqa: BLE001
         notes.append(f"oar rows skipped: {type(exc).__name__}: {exc}")
     rows += _torch_rows(pset, params_for, args.lr, args.rmsprop_momentum)
@@ -793,7 +855,11 @@ def _run(args, started: float, cold_dir: str | None) -> int:
     _log(f"building the parameter set (scale {scale:.4g}, {args.dtype})")
     pset = build_param_set(scale, dtype, args.seed)
     n = pset.numel
-    rows = _select(_all_rows(pset, args, notes), args.only, args.skip)
+    try:
+        rows = _select(_all_rows(pset, args, notes), args.only, args.skip)
+    except ValueError as exc:
+        _log(str(exc))
+        return 2
     if args.list:
         for r in rows:
             print(r.name)
@@ -835,13 +901,16 @@ def _run(args, started: float, cold_dir: str | None) -> int:
             shift = k % len(active) if active else 0
             order = active[shift:] + active[:shift]
             times: dict[str, float] = {}
+            cpu: dict[str, float] = {}
             for r in order:
                 if r.step is None:
                     continue
                 try:
+                    p0 = time.process_time()
                     t0 = time.perf_counter()
                     r.step()
                     times[r.name] = time.perf_counter() - t0
+                    cpu[r.name] = time.process_time() - p0
                 except Exception as exc:  # noqa: BLE001
                     r.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
                     r.step = None
@@ -851,6 +920,7 @@ def _run(args, started: float, cold_dir: str | None) -> int:
                 for r in active:
                     if r.name in times:
                         r.times.append(times[r.name])
+                        r.cpu_per_wall.append(cpu[r.name] / times[r.name] if times[r.name] > 0 else 0.0)
                 rounds.append({"round": k - args.warmup, "seconds": times,
                                "contention": _CpuClock.others(c0, _CpuClock.read())})
             gc.collect()
@@ -871,6 +941,16 @@ def _run(args, started: float, cold_dir: str | None) -> int:
         except Exception as exc:  # noqa: BLE001
             notes.append(f"{r.name}: memory probe failed: {exc}")
 
+    bad = sorted({name for params in pset.created for name, p in zip(pset.names, params)
+                  if not bool(torch.isfinite(p).all())})
+    if bad:
+        notes.append(f"non-finite values in the shared parameters after the run: {bad[:5]}")
+    if pset._grads_cache is not None:
+        changed = [name for name, g, g0 in zip(pset.names, pset._grads_cache, pset.grads)
+                   if not torch.equal(g, g0.to(pset.dtype))]
+        if changed:
+            notes.append(f"an optimizer modified the shared gradients in place: {changed[:5]}")
+
     result = _summarize(rows, rounds, n, pset, args, scale, notes, memory, cold_dir,
                         load_start, clock_start, clock_timed, clock_end, started)
     _print_table(result, plain=args.plain)
@@ -883,16 +963,27 @@ def _run(args, started: float, cold_dir: str | None) -> int:
 
 def _summarize(rows, rounds, n, pset, args, scale, notes, memory, cold_dir,
                load_start, clock_start, clock_timed, clock_end, started) -> dict[str, Any]:
-    bw_row = next(r for r in rows if r.name == BANDWIDTH_ROW)
-    bw_bytes = 3 * bw_row.numel * 4  # type: ignore[attr-defined]
-    bw_by_round = [bw_bytes / rd["seconds"][BANDWIDTH_ROW] for rd in rounds if BANDWIDTH_ROW in rd["seconds"]]
+    probes = [r for r in rows if r.name in BANDWIDTH_ROWS and r.step is not None]
+    bw_by_round: list[float | None] = []  # bytes/s of the faster probe, per round
+    for rd in rounds:
+        rates = [p.probe_bytes / rd["seconds"][p.name] for p in probes  # type: ignore[attr-defined]
+                 if rd["seconds"].get(p.name)]
+        bw_by_round.append(max(rates) if rates else None)
+    valid = [b for b in bw_by_round if b]
     bandwidth = {
-        "probe": "torch.add(a, b, out=c) on float32 buffers reused every round",
-        "buffer_mb": round(bw_row.numel * 4 / 2**20, 1),  # type: ignore[attr-defined]
-        "bytes": bw_bytes,
-        "best_gbs": max(bw_by_round) / 1e9 if bw_by_round else None,
-        "median_gbs": _median(bw_by_round) / 1e9 if bw_by_round else None,
-        "per_round_gbs": [b / 1e9 for b in bw_by_round],
+        "probes": {
+            p.name: {
+                "note": p.note,
+                "bytes": p.probe_bytes,  # type: ignore[attr-defined]
+                "best_gbs": p.probe_bytes / min(p.times) / 1e9 if p.times else None,  # type: ignore[attr-defined]
+                "median_gbs": p.probe_bytes / statistics.median(p.times) / 1e9 if p.times else None,  # type: ignore[attr-defined]
+            } for p in probes
+        },
+        "buffer_mib": probes[0].probe_mib if probes else None,  # type: ignore[attr-defined]
+        "best_gbs": max(valid) / 1e9 if valid else None,
+        "median_gbs": statistics.median(valid) / 1e9 if valid else None,
+        "per_round_gbs": [b / 1e9 if b else None for b in bw_by_round],
+        "definition": "per round, the faster of the probes; %BW divides by it",
     }
     out_rows = []
     for r in rows:
@@ -906,18 +997,19 @@ def _summarize(rows, rounds, n, pset, args, scale, notes, memory, cold_dir,
         if r.times:
             total_bytes = r.bytes_per_param * n
             ratios, pcts = [], []
-            for rd in rounds:
+            for rd, bw in zip(rounds, bw_by_round):
                 s = rd["seconds"]
                 if r.name in s and REFERENCE in s:
                     ratios.append(s[r.name] / s[REFERENCE])
-                if r.name in s and BANDWIDTH_ROW in s:
-                    pcts.append(100.0 * (total_bytes / s[r.name]) / (bw_bytes / s[BANDWIDTH_ROW]))
+                if r.name in s and bw:
+                    pcts.append(100.0 * (total_bytes / s[r.name]) / bw)
             med = statistics.median(r.times)
             d.update({
                 "ms_min": min(r.times) * 1e3, "ms_median": med * 1e3, "ms_max": max(r.times) * 1e3,
                 "gbs": total_bytes / med / 1e9,
                 "pct_bandwidth": _median(pcts),
                 "ratio_to_fused_adam": _median(ratios),
+                "cpu_per_wall": _median(r.cpu_per_wall),
                 "ms_per_round": [t * 1e3 for t in r.times],
             })
         d.update({
@@ -942,7 +1034,9 @@ def _summarize(rows, rounds, n, pset, args, scale, notes, memory, cold_dir,
     return {
         "machine": _machine_info(),
         "config": {
-            "argv": sys.argv, "params": n, "tensors": len(pset.names), "scale": scale,
+            "options": {k: v for k, v in vars(args).items()
+                        if isinstance(v, (str, int, float, bool, list, type(None)))},
+            "params": n, "tensors": len(pset.names), "scale": scale,
             "dtype": args.dtype, "repeats": args.repeats, "warmup": args.warmup,
             "lr": args.lr, "rmsprop_momentum": args.rmsprop_momentum,
             "shared_params": not args.private_params,
@@ -954,11 +1048,14 @@ def _summarize(rows, rounds, n, pset, args, scale, notes, memory, cold_dir,
             "bytes_per_param": "whole param-sized tensors one step must read or write, times their "
                                "element size (P: param, S: state); see each row's 'traffic'",
             "gbs": "bytes_per_param x params / median step time",
-            "pct_bandwidth": "per round, (bytes / step time) / (probe bytes / probe time); median over rounds",
+            "pct_bandwidth": "per round, (bytes / step time) / (the faster probe's bytes / its time); "
+                             "median over rounds (over 100 means the step streamed faster than the probe)",
             "ratio_to_fused_adam": f"per round, step time / {REFERENCE}'s step time; median over rounds",
             "first_step_ms": "the very first step of a freshly created optimizer: state allocation, and "
                              "compilation for compiled engines (torch.compile's once-per-process start-up "
                              "lands on the first row that compiles)",
+            "cpu_per_wall": "this process's CPU time during the step / its wall time (about the number "
+                            "of busy threads; spinning OpenMP workers count)",
             "state_mb": "bytes of the tensors in the optimizer's state (Paddle: its accumulators and master weights)",
             "peak_extra_mb": "extra memory during one steady-state step: " + memory.description,
         },
@@ -986,8 +1083,11 @@ def _footer(result: dict[str, Any]) -> list[str]:
         f"{cfg['params']:,} params in {cfg['tensors']} tensors, {cfg['dtype']}; {cfg['warmup']} warm-up + "
         f"{cfg['repeats']} timed rounds, interleaved; torch threads {mach['torch_threads']}, "
         f"{mach.get('cpu', '?')}, {mach['cpu_count']} CPUs",
-        f"memory bandwidth ({bw['probe']}, 3 x {bw['buffer_mb']:.0f} MiB): best {_fmt(bw['best_gbs'], 1)} GB/s, "
-        f"median {_fmt(bw['median_gbs'], 1)} GB/s",
+        f"memory bandwidth, per round the faster of "
+        + " and ".join(f"{name.split(': ', 1)[1]} (best {_fmt(p['best_gbs'], 1)}, median {_fmt(p['median_gbs'], 1)} GB/s)"
+                       for name, p in bw["probes"].items())
+        + f" on {_fmt(bw['buffer_mib'], 0)} MiB float32 buffers, bytes = 3 x N x 4: "
+        f"best {_fmt(bw['best_gbs'], 1)} GB/s, median {_fmt(bw['median_gbs'], 1)} GB/s",
         "B/param: bytes that must move per parameter per step (Adam 3P+4S, RMSProp 3P+4S "
         "[torch momentum=0: 3P+2S], Lamb two passes 4P+6S; P, S = param, state element size)",
         "%BW and 'vs fused Adam': ratio taken in each round, median over rounds",
@@ -1001,6 +1101,11 @@ def _footer(result: dict[str, Any]) -> list[str]:
         f"timed rounds (max {_fmt(con['other_processes_cores_max_round'], 2)} in a round), steal "
         f"{_fmt(con['steal_pct_timed'], 1)}%"
     )
+    if other is not None and other > 0.2:
+        lines.append(
+            "  -> contended run: steps using several torch threads stall while another process holds a "
+            "core (single-threaded ones, e.g. Paddle's CPU kernels, suffer less); the per-round ratios "
+            "are the figures to trust, or rerun on an idle machine or with --threads 1")
     for d in result["rows"]:
         if d["error"]:
             lines.append(f"{d['name']}: FAILED: {d['error']}")
