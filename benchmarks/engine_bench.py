@@ -33,6 +33,7 @@ def main():
     ap.add_argument("--scale", type=float, default=1.0, help="vocab and widths scaled by this")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--steps", type=int, default=1, help="steps per timed sample")
+    ap.add_argument("--floor", action="store_true", help="also time a no-arithmetic 28 B/param rule")
     a = ap.parse_args()
     dtype = getattr(torch, a.dtype)
     s = a.scale
@@ -44,6 +45,25 @@ def main():
         "rmsprop": lambda ps, e: oar.RMSProp(ps, learning_rate=1e-3, momentum=0.9, engine=e),
         "lamb": lambda ps, e: oar.Lamb(ps, learning_rate=1e-3, multi_precision=low, engine=e),
     }
+    if a.floor:
+        from oar.engine import run_compiled
+
+        def floor_rule(param, grad, state, lr):
+            """Adam's 28 bytes/param with no arithmetic: the engine's floor."""
+            state["moment1"].add_(grad)
+            state["moment2"].add_(grad)
+            param.add_(state["moment1"])
+
+        class Floor:
+            def __init__(self, ps):
+                self.ps = ps
+                self.states = [{"moment1": torch.zeros_like(p), "moment2": torch.zeros_like(p)} for p in ps]
+
+            def step(self):
+                run_compiled(floor_rule, self.ps, [p.grad for p in self.ps], self.states,
+                             [{"lr": 1e-3}] * len(self.ps))
+
+        cands["floor_28B_compiled"] = Floor
     for name in a.only.split(","):
         for e in a.engines.split(","):
             cands[f"{name}_{e}"] = (lambda n, e: (lambda ps: makers[n](ps, e)))(name, e)

@@ -5,23 +5,45 @@ A *rule* is a pure function of tensors, ``rule(param, grad, state, **hyper)``, t
 runs a rule over lists of params; every engine must give the results of the per-tensor eager
 engine up to float rounding.
 
-Engines (``ENGINES``):
+Engines (``ENGINES``), chosen per optimizer with ``engine=`` / ``set_engine``:
 
-* ``'eager'``: the rule once per param (the reference; any tensor subclass, sparse grads).
-* ``'compiled'``: ``torch.compile`` (inductor) of the rule over the whole group, per
-  (device, dtype) bucket, hyper-parameters as 0-d tensors (see :mod:`oar.engine.compiled`).
-* ``'auto'`` (not in ``ENGINES``; the default): see :func:`select`.
+* ``'eager'``: the rule once per param — the reference, and the path for tensor subclasses
+  (DTensor) and sparse grads.
+* ``'compiled'``: the rule traced over the whole group and compiled by inductor, one function
+  per (device, dtype) bucket, hyper-parameters as 0-d tensors (a new lr never recompiles);
+  params the compiler should not see run eagerly. See :mod:`oar.engine.compiled`.
+* ``'auto'`` (the default; not in ``ENGINES``): eager for small groups or where inductor
+  cannot compile, and for large groups until compiling has paid for itself, then compiled.
+  See :mod:`oar.engine.auto`.
 """
 from __future__ import annotations
 
-from .eager import run_eager
-from .compiled import run_compiled
+import torch
 
-__all__ = ["ENGINES", "run", "run_eager", "run_compiled"]
+from .auto import run_auto
+from .compiled import run_compiled
+from .eager import run_eager
+
+__all__ = ["ENGINES", "run", "run_eager", "run_compiled", "run_auto"]
 
 ENGINES = {"eager": run_eager, "compiled": run_compiled}
 
 
 def run(rule, params, grads, states, hypers, engine: str = "auto") -> None:
-    """Run ``rule`` for each ``(param, grad, state, hyper)`` of a group with the named engine."""
-    ENGINES.get(engine, run_eager)(rule, params, grads, states, hypers)
+    """Run ``rule`` for each ``(param, grad, state, hyper)`` of a group with the named engine
+    (``'auto'`` or a key of ``ENGINES``).
+
+    Raises:
+        ValueError: an unknown engine name.
+    """
+    if engine == "auto":
+        fn = run_auto
+    else:
+        try:
+            fn = ENGINES[engine]
+        except KeyError:
+            raise ValueError(f"engine must be 'auto' or one of {sorted(ENGINES)}, got {engine!r}") from None
+    if fn is not run_eager and torch.compiler.is_compiling():
+        # Inside a user's torch.compile: let dynamo trace the plain rule into its graph.
+        fn = run_eager
+    fn(rule, params, grads, states, hypers)

@@ -1,0 +1,256 @@
+"""Every engine against the eager reference engine (results equal to float rounding), the
+compiled engine's bookkeeping (no recompilation when lr changes, buckets per dtype, fallbacks),
+and the auto engine's choice. Shapes are tiny: compile time dominates this file."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import oar
+from oar import engine as E
+from oar.engine import auto as A
+from oar.engine import compiled as C
+
+pytestmark = pytest.mark.skipif(
+    not C.compile_available(torch.device("cpu")), reason="inductor cannot compile on this machine"
+)
+
+DTYPES = (torch.float32, torch.float64, torch.bfloat16)
+TOL = {
+    torch.float32: dict(rtol=1e-5, atol=1e-6),
+    torch.float64: dict(rtol=1e-12, atol=1e-13),
+    torch.bfloat16: dict(rtol=1e-2, atol=1e-2),  # rounded copies of float32 masters
+}
+
+CONFIGS = {
+    "adam": (oar.Adam, {}),
+    "adam_amsgrad": (oar.Adam, {"amsgrad": True}),
+    "lamb": (oar.Lamb, {"lamb_weight_decay": 0.01}),
+    "lamb_w0": (oar.Lamb, {"lamb_weight_decay": 0.0}),
+    "lamb_w0_always_adapt": (oar.Lamb, {"lamb_weight_decay": 0.0, "always_adapt": True}),
+    "rmsprop_centered_momentum": (oar.RMSProp, {"centered": True, "momentum": 0.9}),
+}
+
+
+def _params(dtypes, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(4, 3), (5,)]
+    return [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_()
+            for dt in dtypes for s in shapes]
+
+
+def _grads(params, step):
+    g = torch.Generator().manual_seed(100 + step)
+    return [torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype) for p in params]
+
+
+def _run(cls, kwargs, engine, dtypes, steps=3, lrs=(0.05, 0.02, 0.07)):
+    params = _params(dtypes)
+    low = any(dt in (torch.float16, torch.bfloat16) for dt in dtypes)
+    opt = cls(params, learning_rate=lrs[0], multi_precision=low, engine=engine, **kwargs) \
+        if cls is not oar.RMSProp else cls(params, learning_rate=lrs[0], engine=engine, **kwargs)
+    compiles = []
+    for k in range(steps):
+        for p, g in zip(params, _grads(params, k)):
+            p.grad = g
+        opt.set_lr(lrs[k % len(lrs)])
+        before = C.stats().get("compiles", 0)
+        opt.step()
+        compiles.append(C.stats().get("compiles", 0) - before)
+    return params, opt, compiles
+
+
+def _assert_same(params_a, opt_a, params_b, opt_b):
+    for pa, pb in zip(params_a, params_b):
+        torch.testing.assert_close(pa.detach(), pb.detach(), **TOL[pa.dtype])
+        sa, sb = opt_a.state[pa], opt_b.state[pb]
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            tol = TOL[sa[key].dtype] if sa[key].dtype != torch.float32 or pa.dtype != torch.bfloat16 \
+                else dict(rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(sa[key], sb[key], **tol, msg=lambda m: f"{key}: {m}")
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_compiled_matches_eager_mixed_dtypes(name):
+    """One group holding float32, float64 and bfloat16 (+float32 master) params: the compiled
+    engine buckets it per dtype, matches eager, and a new lr every step never recompiles."""
+    cls, kwargs = CONFIGS[name]
+    dtypes = DTYPES if cls is not oar.RMSProp else (torch.float32, torch.float64)
+    ref, ref_opt, _ = _run(cls, kwargs, "eager", dtypes)
+    got, got_opt, compiles = _run(cls, kwargs, "compiled", dtypes)
+    _assert_same(ref, ref_opt, got, got_opt)
+    assert compiles[0] <= len(dtypes)  # one compiled function per bucket (maybe cached already)
+    assert compiles[1:] == [0] * (len(compiles) - 1), compiles
+
+
+def test_lamb_excluded_params_in_a_group_of_several_chunks():
+    """Per-param hyper-parameters (LAMB's weight decay switched off by
+    exclude_from_weight_decay_fn) are per-param rows of the hyper buffer; a group of more params
+    than one compiled function takes (``_CHUNK``) is split across several."""
+    def run(engine):
+        params = _params((torch.float32,) * ((C._CHUNK + 2) // 2), seed=3)
+        opt = oar.Lamb(params, learning_rate=0.01, lamb_weight_decay=0.1, engine=engine,
+                       exclude_from_weight_decay_fn=lambda p: p.ndim == 1)
+        for k in range(2):
+            for p, g in zip(params, _grads(params, k)):
+                p.grad = g
+            opt.step()
+        return params, opt
+    _assert_same(*run("eager"), *run("compiled"))
+
+
+def test_compiled_is_reused_across_groups_and_optimizers():
+    """Compiled functions are cached per structure: a second optimizer over same-shaped params
+    compiles nothing, and each keeps its own hyper-parameters."""
+    _run(oar.Adam, {}, "compiled", (torch.float32,))
+    before = C.stats().get("compiles", 0)
+    a, a_opt, _ = _run(oar.Adam, {}, "compiled", (torch.float32,), lrs=(0.1,))
+    b, b_opt, _ = _run(oar.Adam, {}, "compiled", (torch.float32,), lrs=(0.001,))
+    assert C.stats().get("compiles", 0) == before
+    ra, ra_opt, _ = _run(oar.Adam, {}, "eager", (torch.float32,), lrs=(0.1,))
+    rb, rb_opt, _ = _run(oar.Adam, {}, "eager", (torch.float32,), lrs=(0.001,))
+    _assert_same(ra, ra_opt, a, a_opt)
+    _assert_same(rb, rb_opt, b, b_opt)
+
+
+def test_sparse_grad_falls_back_to_eager():
+    """A sparse grad (and a param the compiler may not see) runs eagerly beside compiled ones."""
+    def run(engine):
+        torch.manual_seed(0)
+        dense = torch.randn(4, 3, requires_grad=True)
+        emb = torch.randn(6, 3, requires_grad=True)
+        opt = oar.Adam([dense, emb], learning_rate=0.05, engine=engine)
+        for k in range(2):
+            dense.grad = torch.randn(4, 3)
+            idx = torch.tensor([[0, 2, 2]])
+            emb.grad = torch.sparse_coo_tensor(idx, torch.randn(3, 3), (6, 3),
+                                               check_invariants=True)
+            opt.step()
+        return [dense, emb], opt
+    before = C.stats().get("eager_params", 0)
+    got = run("compiled")
+    assert C.stats().get("eager_params", 0) - before == 2
+    _assert_same(*run("eager"), *got)
+
+
+def test_rule_that_cannot_be_traced_falls_back_with_a_warning():
+    def data_dependent(param, grad, state, *, lr):
+        if float(grad.abs().max()) > 0:  # Python control flow on a tensor value
+            param.sub_(grad * lr)
+
+    p = torch.ones(3)
+    ref = p.clone()
+    grad = torch.full((3,), 2.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        E.run(data_dependent, [p], [grad], [{}], [{"lr": 0.5}], engine="compiled")
+    assert any("eager" in str(w.message) for w in caught)
+    E.run(data_dependent, [ref], [grad], [{}], [{"lr": 0.5}], engine="eager")
+    torch.testing.assert_close(p, ref)
+
+
+def test_flag_change_compiles_a_new_function():
+    """Flags are baked in: changing one (here Adam's lazy_mode group option) switches to the
+    function compiled for the new value instead of reusing a stale one."""
+    params = _params((torch.float32,), seed=5)
+    ref = [p.detach().clone().requires_grad_() for p in params]
+    opt = oar.Adam(params, learning_rate=0.05, engine="compiled")
+    ref_opt = oar.Adam(ref, learning_rate=0.05, engine="eager")
+    for k in range(2):
+        for o in (opt, ref_opt):
+            o.param_groups[0]["lazy_mode"] = bool(k)
+        for ps in (params, ref):
+            for p, g in zip(ps, _grads(ps, k)):
+                p.grad = g
+        opt.step()
+        ref_opt.step()
+    _assert_same(ref, ref_opt, params, opt)
+
+
+def test_auto_small_group_stays_eager():
+    params = _params((torch.float32,))
+    opt = oar.Adam(params, learning_rate=0.05)
+    for p, g in zip(params, _grads(params, 0)):
+        p.grad = g
+    before = C.stats().get("compiles", 0)
+    opt.step()
+    assert C.stats().get("compiles", 0) == before
+    assert any(d["mode"] == "eager" for d in A.decisions())
+
+
+def test_auto_compiles_once_compiling_has_paid(monkeypatch):
+    """With no minimum size and a compile expected to cost nothing, auto compiles at once; with
+    an expensive one it stays eager. The results are the eager engine's either way."""
+    monkeypatch.setattr(A, "MIN_NUMEL", 0)
+    monkeypatch.setattr(A, "COLD_BASE_S", 0.0)
+    monkeypatch.setattr(A, "COLD_PER_PARAM_S", 0.0)
+    monkeypatch.setattr(A, "_read_history", lambda: {})
+    monkeypatch.setattr(A, "_record", lambda digest, seconds: None)
+    got, got_opt, _ = _run(oar.Adam, {}, "auto", (torch.float32,))
+    ref, ref_opt, _ = _run(oar.Adam, {}, "eager", (torch.float32,))
+    _assert_same(ref, ref_opt, got, got_opt)
+    assert [d["mode"] for d in A.decisions() if d["expected_compile_s"] == 0.0] == ["compiled"]
+    monkeypatch.setattr(A, "COLD_BASE_S", 1e9)
+    slow, slow_opt, _ = _run(oar.Adam, {}, "auto", (torch.float32,))
+    _assert_same(ref, ref_opt, slow, slow_opt)
+    mine = [d for d in A.decisions() if d["expected_compile_s"] == 1e9]
+    assert len(mine) == 1 and mine[0]["mode"] == "measuring" and mine[0]["eager_steps"] == 3
+    assert 0 < mine[0]["lost_s"] < 1e9
+
+
+def test_unknown_engine_is_rejected():
+    with pytest.raises(ValueError):
+        E.run(oar.adam.adam_update, [], [], [], [], engine="nope")
+    with pytest.raises(ValueError):
+        oar.Adam(_params((torch.float32,)), learning_rate=0.1, engine="nope")
+
+
+def test_no_param_sized_allocation_per_step():
+    """A compiled step allocates nothing param-sized: the largest CPU allocation made during a
+    step (tracked by the profiler) stays far below one param."""
+    params = [torch.randn(256, 256, requires_grad=True)]
+    opt = oar.Lamb(params, learning_rate=0.01, engine="compiled")
+    for _ in range(2):
+        params[0].grad = torch.randn(256, 256)
+        opt.step()
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        opt.step()
+    biggest = max((e.cpu_memory_usage for e in prof.events()), default=0)
+    assert biggest < params[0].numel() * 4 // 8, biggest
+    # LAMB's trust ratio splits the step in two graphs: moments + norms, then the update
+    plans = [b.plan.fn for g in C._groups.values() for b in g.buckets if g.refs[0]() is params[0]]
+    assert plans and isinstance(plans[0], C._TwoPass)
+
+
+def test_saved_artifact_is_loaded_by_a_fresh_cache():
+    """After the in-process cache is cleared, the bucket's saved artifact (when torch has
+    standalone_compile) is loaded instead of compiled again, and gives the same results."""
+    ref, ref_opt, _ = _run(oar.RMSProp, {"momentum": 0.5}, "eager", (torch.float32,))
+    _run(oar.RMSProp, {"momentum": 0.5}, "compiled", (torch.float32,))
+    C.clear_cache()
+    before = C.stats().get("loaded", 0)
+    got, got_opt, _ = _run(oar.RMSProp, {"momentum": 0.5}, "compiled", (torch.float32,))
+    if hasattr(torch._inductor, "standalone_compile"):
+        assert C.stats().get("loaded", 0) == before + 1
+    _assert_same(ref, ref_opt, got, got_opt)
+
+
+def test_inside_torch_compile_the_rule_is_traced_eagerly():
+    """An optimizer step inside the user's torch.compile runs the eager engine (dynamo traces
+    the rule itself) instead of nesting our compiler."""
+    params = _params((torch.float32,))
+    ref = [p.detach().clone().requires_grad_() for p in params]
+    opt = oar.Adam(params, learning_rate=0.05, engine="compiled")
+    ref_opt = oar.Adam(ref, learning_rate=0.05, engine="eager")
+    for ps in (params, ref):
+        for p, g in zip(ps, _grads(ps, 0)):
+            p.grad = g
+    before = C.stats().get("compiles", 0)
+    torch.compile(opt.step, backend="eager")()
+    ref_opt.step()
+    assert C.stats().get("compiles", 0) == before
+    _assert_same(ref, ref_opt, params, opt)
