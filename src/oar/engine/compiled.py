@@ -58,11 +58,13 @@ from .eager import run_eager
 __all__ = ["run_compiled", "compile_available", "compilable", "stats", "clear_cache"]
 
 _MAX_PLANS = 64
-# Params per compiled function. Inductor stopped fusing LAMB's moment write-back into its first
-# pass somewhere between 8 and 24 params per graph (a separate loop re-read g, m, v); chunks of 8
-# keep every graph small, compile faster (the scheduler's cost grows faster than linearly), and
-# repeated layers share one compiled chunk. A step then makes one call per chunk (~7 for 51 params).
+# Params per compiled function of a rule that is split in two passes (LAMB). Inductor stopped
+# fusing the moments' write-back into pass 1 somewhere between 8 and 24 params per graph (a
+# separate loop re-read g, m, v: 2.5x fused Adam instead of 1.85x); chunks of 8 keep each graph
+# small, and repeated layers share a compiled chunk. Rules compiled whole (Adam, RMSProp) are not
+# chunked: 7 calls instead of one cost them 2-6%.
 _CHUNK = 8
+_split_memo: dict = {}
 _plans: collections.OrderedDict = collections.OrderedDict()
 _lock = threading.RLock()
 _stats: collections.Counter = collections.Counter()
@@ -321,7 +323,7 @@ def _hoist_scalars(gm) -> None:
         gm.recompile()
 
 
-# Bump when a change here changes the code generated for a rule (invalidates saved artifacts).
+# Saved artifacts are keyed by this version, torch's, the rule's module source and this file's.
 _CODEGEN_VERSION = 1
 
 
@@ -335,6 +337,8 @@ def _artifact_path(rule, layouts, metas, device):
 
         with open(inspect.getsourcefile(rule), "rb") as f:
             source = f.read()
+        with open(__file__, "rb") as f:  # this engine's passes shape the code too
+            source += f.read()
         if device.type == "cuda":
             isa = str(torch.cuda.get_device_capability(device))
         else:
@@ -395,12 +399,18 @@ def _split_at_reductions(gm):
     # the placeholder each in-place chain updates, and the last update of each placeholder
     root, last = {}, {}
     for n in nodes:
-        if inplace(n) and n.args and isinstance(n.args[0], fx.Node):
-            first = n.args[0]
-            r = first if first.op == "placeholder" else root.get(first)
-            if r is not None:
-                root[n] = r
-                last[r] = n
+        if inplace(n):
+            first = n.args[0] if n.args else None
+            r = None
+            if isinstance(first, fx.Node):
+                r = first if first.op == "placeholder" else root.get(first)
+            if r is None:  # an update through a view or of a list: do not split
+                return None
+            root[n] = r
+            last[r] = n
+    updates: dict = {}
+    for n, r in root.items():
+        updates.setdefault(r, []).append(n)
     dependent = set()
     for n in nodes:
         if n.op != "call_function":
@@ -435,8 +445,7 @@ def _split_at_reductions(gm):
         seen.add(a)
         if a.op == "placeholder":
             # B reads the placeholder after all of A's updates: valid if none came after reader
-            upd = last.get(a)
-            return upd is None or order[upd] < order[reader] or upd in in_b
+            return not any(u not in in_b and order[u] > order[reader] for u in updates.get(a, ()))
         if a in root:   # an in-place update: B may read its placeholder if it is the last one
             return last[root[a]] is a and not any(
                 order[u] > order[a] and u in in_b for u in nodes if root.get(u) is root[a])
@@ -682,6 +691,32 @@ def _drop_group(key, ref):
             del _groups[key]
 
 
+def _splits(rule, params, grads, states, hypers, i) -> bool:
+    """Whether ``rule`` traced for param ``i`` is split in two passes (memoized per layout)."""
+    st = states[i]
+    names, _, flags = _split_hyper(hypers[i])
+    device = params[i].device
+    layout = (tuple(st), names, flags)
+    metas = [(t.dtype, t.shape, t.stride()) for t in (params[i], grads[i], *st.values())]
+    metas.append((_hyper_dtype(device), (max(len(names), 1),), (1,)))
+    key = (rule, layout, tuple(m[0] for m in metas), device.type)
+    if key not in _split_memo:
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx.experimental.proxy_tensor import make_fx
+        from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+        try:
+            with FakeTensorMode(shape_env=ShapeEnv()):
+                examples = [torch.empty_strided(shape, stride, dtype=dtype, device=device)
+                            for dtype, shape, stride in metas]
+            with torch.no_grad():
+                gm = make_fx(_make_step(rule, (layout,)), tracing_mode="fake")(*examples)
+            _split_memo[key] = _split_at_reductions(gm) is not None
+        except Exception:
+            _split_memo[key] = False
+    return _split_memo[key]
+
+
 def _plan_bucket(rule, params, grads, states, hypers, idx):
     """Find or build the plan of one bucket (``idx``: its params' indices in the group)."""
     device = params[idx[0]].device
@@ -791,8 +826,12 @@ def _plan_group(rule, params, grads, states, hypers, key):
     grp = _Group()
     grp.key = key
     try:
-        grp.buckets = [_plan_bucket(rule, params, grads, states, hypers, idx[k:k + _CHUNK])
-                       for idx in buckets.values() for k in range(0, len(idx), _CHUNK)]
+        grp.buckets = []
+        for idx in buckets.values():
+            size = _CHUNK if len(idx) > _CHUNK and _splits(rule, params, grads, states, hypers, idx[0]) \
+                else len(idx)
+            grp.buckets += [_plan_bucket(rule, params, grads, states, hypers, idx[k:k + size])
+                            for k in range(0, len(idx), size)]
     except TypeError:  # an unhashable flag
         grp.buckets = []
         eager_idx = list(range(len(params)))
