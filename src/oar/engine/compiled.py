@@ -53,7 +53,7 @@ import weakref
 
 import torch
 
-from .eager import run_eager
+from .eager import apply_rule, run_eager
 
 __all__ = ["run_compiled", "compile_available", "compilable", "stats", "clear_cache"]
 
@@ -184,12 +184,7 @@ def _make_step(rule, layouts):
             hyper = dict(flags)
             for j, name in enumerate(names):
                 hyper[name] = row[j]
-            master = state.get("master_weight")
-            if master is None:
-                rule(param, grad, state, **hyper)
-            else:
-                rule(master, grad.to(master.dtype), state, **hyper)
-                param.copy_(master)
+            apply_rule(rule, param, grad, state, hyper)
 
     return step
 

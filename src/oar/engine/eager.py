@@ -12,9 +12,16 @@ def run_eager(rule, params, grads, states, hypers) -> None:
     grad is cast to float32) and the parameter receives a rounded copy.
     """
     for param, grad, state, hyper in zip(params, grads, states, hypers):
-        master = state.get("master_weight")
-        if master is None:
-            rule(param, grad, state, **hyper)
-        else:
-            rule(master, grad.to(master.dtype), state, **hyper)
-            param.copy_(master)
+        apply_rule(rule, param, grad, state, hyper)
+
+
+def apply_rule(rule, param, grad, state, hyper) -> None:
+    """One param's update, through its float32 master weight when ``state`` has one: the rule
+    updates the master with a float32 grad and the param receives the rounded copy. Every
+    engine applies a rule through this function."""
+    master = state.get("master_weight")
+    if master is None:
+        rule(param, grad, state, **hyper)
+    else:
+        rule(master, grad.to(master.dtype), state, **hyper)
+        param.copy_(master)
