@@ -660,6 +660,18 @@ def _fmt(x, digits=1) -> str:
     return f"{x:.{digits}f}"
 
 
+
+def _proc_field(path: str, key: str) -> str | None:
+    """The value after ``key:`` on the first matching line of a /proc file, or None."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
 def _machine_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "platform": platform.platform(),
@@ -672,21 +684,12 @@ def _machine_info() -> dict[str, Any]:
         info["cpus_usable"] = len(os.sched_getaffinity(0))
     except AttributeError:
         pass
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    info["cpu"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    info["mem_total_gb"] = round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
+    cpu = _proc_field("/proc/cpuinfo", "model name")
+    if cpu is not None:
+        info["cpu"] = cpu
+    mem_kb = _proc_field("/proc/meminfo", "MemTotal")
+    if mem_kb is not None:
+        info["mem_total_gb"] = round(int(mem_kb.split()[0]) / 2**20, 1)
     try:
         import oar
 
