@@ -1,6 +1,7 @@
 """Every engine against the eager reference engine (results equal to float rounding), the
 compiled engine's bookkeeping (no recompilation when lr changes, buckets per dtype, fallbacks),
-and the auto engine's choice. Shapes are tiny: compile time dominates this file."""
+the fused kernels' eligibility and fallbacks, and the auto engine's choice. Shapes are tiny
+except where a fused kernel's thread split is under test: compile time dominates this file."""
 from __future__ import annotations
 
 import warnings
@@ -12,6 +13,7 @@ import oar
 from oar import engine as E
 from oar.engine import auto as A
 from oar.engine import compiled as C
+from oar.engine import fused as F
 
 pytestmark = pytest.mark.skipif(
     not C.compile_available(torch.device("cpu")), reason="inductor cannot compile on this machine"
@@ -73,14 +75,21 @@ def _assert_same(params_a, opt_a, params_b, opt_b):
             torch.testing.assert_close(sa[key], sb[key], **tol, msg=lambda m: f"{key}: {m}")
 
 
+@pytest.mark.parametrize("engine", ["compiled", "fused"])
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_compiled_matches_eager_mixed_dtypes(name):
+def test_engine_matches_eager_mixed_dtypes(name, engine):
     """One group holding float32, float64 and bfloat16 (+float32 master) params: the compiled
-    engine buckets it per dtype, matches eager, and a new lr every step never recompiles."""
+    engine buckets it per dtype, matches eager, and a new lr every step never recompiles. The
+    fused engine runs its kernel on the float32/float64 params (not amsgrad) and hands the
+    bfloat16 ones to the compiled engine."""
     cls, kwargs = CONFIGS[name]
     dtypes = DTYPES if cls is not oar.RMSProp else (torch.float32, torch.float64)
     ref, ref_opt, _ = _run(cls, kwargs, "eager", dtypes)
-    got, got_opt, compiles = _run(cls, kwargs, "compiled", dtypes)
+    fused_before = F.stats().get("fused_params", 0)
+    got, got_opt, compiles = _run(cls, kwargs, engine, dtypes)
+    if engine == "fused":
+        fused_per_step = 0 if kwargs.get("amsgrad") else 4  # two float32 + two float64 params
+        assert F.stats().get("fused_params", 0) - fused_before == 3 * fused_per_step
     _assert_same(ref, ref_opt, got, got_opt)
     assert compiles[0] <= len(dtypes)  # one compiled function per bucket (maybe cached already)
     assert compiles[1:] == [0] * (len(compiles) - 1), compiles
@@ -170,7 +179,8 @@ def test_flag_change_compiles_a_new_function():
     _assert_same(ref, ref_opt, params, opt)
 
 
-def test_auto_small_group_stays_eager():
+def test_auto_small_group_stays_eager(monkeypatch):
+    monkeypatch.setattr(F, "_kernels", {})  # the unfused path (Adam has a fused kernel)
     params = _params((torch.float32,))
     opt = oar.Adam(params, learning_rate=0.05)
     for p, g in zip(params, _grads(params, 0)):
@@ -184,6 +194,7 @@ def test_auto_small_group_stays_eager():
 def test_auto_compiles_once_compiling_has_paid(monkeypatch):
     """With no minimum size and a compile expected to cost nothing, auto compiles at once; with
     an expensive one it stays eager. The results are the eager engine's either way."""
+    monkeypatch.setattr(F, "_kernels", {})  # the unfused path (Adam has a fused kernel)
     monkeypatch.setattr(A, "MIN_NUMEL", 0)
     monkeypatch.setattr(A, "COLD_BASE_S", 0.0)
     monkeypatch.setattr(A, "COLD_PER_PARAM_S", 0.0)
@@ -254,3 +265,136 @@ def test_inside_torch_compile_the_rule_is_traced_eagerly():
     ref_opt.step()
     assert C.stats().get("compiles", 0) == before
     _assert_same(ref, ref_opt, params, opt)
+
+
+# ---------------------------------------------------------------- the fused engine
+
+FUSED_CONFIGS = {
+    "adam": (oar.Adam, {"beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6}),
+    "lamb_some_excluded": (oar.Lamb, {"lamb_weight_decay": 0.1,
+                                      "exclude_from_weight_decay_fn": lambda p: p.ndim == 1}),
+    "lamb_always_adapt": (oar.Lamb, {"lamb_weight_decay": 0.0, "always_adapt": True}),
+    "rmsprop": (oar.RMSProp, {"momentum": 0.9}),
+    "rmsprop_centered": (oar.RMSProp, {"centered": True}),
+}
+# 72k elements: two threads split the group inside the first tensor, pieces of 4096 end inside
+# tensors, and one-element and empty tensors sit between.
+FUSED_SHAPES = [(257, 263), (1,), (0,), (4097,), (3, 1)]
+
+
+def _run_shapes(cls, kwargs, engine, dtype, shapes, steps=3):
+    g = torch.Generator().manual_seed(7)
+    params = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_() for s in shapes]
+    opt = cls(params, learning_rate=0.01, engine=engine, **kwargs)
+    for k in range(steps):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=g, dtype=torch.float64).to(dtype)
+        opt.set_lr(0.01 * (k + 1))
+        opt.step()
+    return params, opt
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", list(FUSED_CONFIGS))
+def test_fused_kernel_matches_eager_across_thread_and_piece_boundaries(name, dtype):
+    cls, kwargs = FUSED_CONFIGS[name]
+    before = F.stats()
+    got = _run_shapes(cls, kwargs, "fused", dtype, FUSED_SHAPES)
+    after = F.stats()
+    assert after.get("fused_params", 0) - before.get("fused_params", 0) == 3 * len(FUSED_SHAPES)
+    assert after.get("fallback_params", 0) == before.get("fallback_params", 0)
+    _assert_same(*_run_shapes(cls, kwargs, "eager", dtype, FUSED_SHAPES), *got)
+
+
+def test_fused_hands_what_it_cannot_run_to_the_fallback():
+    """Amsgrad (no kernel for it), a non-contiguous param, a sparse grad and a grad of another
+    dtype take the fallback engine, beside params the kernel runs; results are eager's."""
+    def run(engine, amsgrad):
+        g = torch.Generator().manual_seed(11)
+        dense = torch.randn(6, 5, generator=g).requires_grad_()
+        strided = torch.randn(5, 6, generator=g).t().detach().requires_grad_()
+        emb = torch.randn(6, 3, generator=g).requires_grad_()
+        other = torch.randn(4, generator=g, dtype=torch.float64).requires_grad_()
+        params = [dense, strided, emb, other]
+        opt = oar.Adam(params, learning_rate=0.05, amsgrad=amsgrad, engine=engine)
+        for _ in range(2):
+            dense.grad = torch.randn(6, 5, generator=g)
+            strided.grad = torch.randn(6, 5, generator=g)
+            emb.grad = torch.sparse_coo_tensor(torch.tensor([[0, 2, 2]]), torch.randn(3, 3, generator=g),
+                                               (6, 3), check_invariants=True)
+            other.grad = torch.randn(4, generator=g).to(torch.float64)
+            opt.step()
+        return params, opt
+
+    for amsgrad, fused_count in ((False, 4), (True, 0)):  # dense and other, 2 steps
+        before = F.stats()
+        got = run("fused", amsgrad)
+        after = F.stats()
+        assert after.get("fused_params", 0) - before.get("fused_params", 0) == fused_count
+        assert after.get("fallback_params", 0) - before.get("fallback_params", 0) == 8 - fused_count
+        _assert_same(*run("eager", amsgrad), *got)
+
+
+def test_fused_step_counts_as_an_inplace_update_for_autograd():
+    """Like torch's in-place ops, a fused step bumps the param's version counter, so a backward
+    through values saved before the step fails loudly instead of using stale ones."""
+    p = torch.randn(8, requires_grad=True)
+    opt = oar.Adam([p], learning_rate=0.1, engine="fused")
+    loss = (p * p).sum()
+    p.grad = torch.ones(8)
+    version = p._version
+    opt.step()
+    assert p._version > version
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_fused_build_failure_warns_and_falls_back(monkeypatch):
+    monkeypatch.setattr(F, "_libs", {})
+    monkeypatch.setattr(F, "_compiler", lambda: None)
+    with pytest.warns(RuntimeWarning, match="no C compiler"):
+        got = _run_shapes(oar.Adam, {}, "fused", torch.float32, [(4, 3)])
+    _assert_same(*_run_shapes(oar.Adam, {}, "eager", torch.float32, [(4, 3)]), *got)
+
+
+def test_auto_runs_the_fused_kernel_without_compiling():
+    before_fused, before_compiles = F.stats().get("fused_params", 0), C.stats().get("compiles", 0)
+    got = _run_shapes(oar.Lamb, {}, "auto", torch.float32, FUSED_SHAPES)
+    assert F.stats().get("fused_params", 0) - before_fused == 3 * len(FUSED_SHAPES)
+    assert C.stats().get("compiles", 0) == before_compiles
+    _assert_same(*_run_shapes(oar.Lamb, {}, "eager", torch.float32, FUSED_SHAPES), *got)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 9000), min_size=1, max_size=4),
+    algo=st.sampled_from(["adam", "lamb", "rmsprop"]),
+    beta=st.floats(0.0, 0.999),
+    lr=st.floats(1e-5, 1.0),
+    eps=st.floats(0.0, 1e-3),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_fused_equals_eager_for_any_sizes_and_hyperparameters(sizes, algo, beta, lr, eps, dtype):
+    """Property: for any tensor sizes and hyper-parameters, the fused kernel's params and state
+    equal the eager rule's to float rounding."""
+    cls, kwargs = {
+        "adam": (oar.Adam, {"beta1": beta, "beta2": 0.999, "epsilon": eps}),
+        "lamb": (oar.Lamb, {"beta1": beta, "epsilon": eps, "lamb_weight_decay": 0.01}),
+        "rmsprop": (oar.RMSProp, {"rho": beta, "epsilon": eps + 1e-8, "momentum": beta}),
+    }[algo]
+
+    def run(engine):
+        g = torch.Generator().manual_seed(sum(sizes))
+        params = [torch.randn(n, generator=g, dtype=torch.float64).to(dtype).requires_grad_() for n in sizes]
+        opt = cls(params, learning_rate=lr, engine=engine, **kwargs)
+        for _ in range(2):
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=g, dtype=torch.float64).to(dtype)
+            opt.step()
+        return params, opt
+
+    _assert_same(*run("eager"), *run("fused"))

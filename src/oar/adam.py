@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .optimizer import Optimizer, as_float
+from .engine import fused as _fused
 
 __all__ = ["Adam", "adam_update"]
 
@@ -175,3 +176,11 @@ class Adam(Optimizer):
         }
 
     _rule = staticmethod(adam_update)
+
+
+def _fused_hypers(hyper):
+    return None if hyper["amsgrad"] else (hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["epsilon"])
+
+
+_fused.register(adam_update, _fused.Kernel("adam.c", ("moment1", "moment2"),
+                                           ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))

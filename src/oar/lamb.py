@@ -7,6 +7,7 @@ import numbers
 import torch
 
 from .optimizer import Optimizer, as_float, round_to
+from .engine import fused as _fused
 
 __all__ = ["Lamb", "lamb_update"]
 
@@ -128,3 +129,12 @@ class Lamb(Optimizer):
         }
 
     _rule = staticmethod(lamb_update)
+
+
+def _fused_hypers(hyper):
+    return (hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["epsilon"], hyper["weight_decay"],
+            float(hyper["always_adapt"]))
+
+
+_fused.register(lamb_update, _fused.Kernel("lamb.c", ("moment1", "moment2"),
+                                           ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))

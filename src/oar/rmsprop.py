@@ -7,6 +7,7 @@ import numbers
 import torch
 
 from .optimizer import Optimizer, round_to
+from .engine import fused as _fused
 
 __all__ = ["RMSProp", "rmsprop_update"]
 
@@ -99,3 +100,11 @@ class RMSProp(Optimizer):
         }
 
     _rule = staticmethod(rmsprop_update)
+
+
+def _fused_hypers(hyper):
+    return (hyper["lr"], hyper["rho"], hyper["epsilon"], hyper["momentum"], float(hyper["centered"]))
+
+
+_fused.register(rmsprop_update, _fused.Kernel("rmsprop.c", ("momentum", "mean_square", "mean_grad"),
+                                              (), _fused_hypers))

@@ -12,8 +12,12 @@ Engines (``ENGINES``), chosen per optimizer with ``engine=`` / ``set_engine``:
 * ``'compiled'``: the rule traced over the whole group and compiled by inductor, one function
   per (device, dtype) bucket, hyper-parameters as 0-d tensors (a new lr never recompiles);
   params the compiler should not see run eagerly. See :mod:`oar.engine.compiled`.
-* ``'auto'`` (the default; not in ``ENGINES``): eager for small groups or where inductor
-  cannot compile, and for large groups until compiling has paid for itself, then compiled.
+* ``'fused'``: the rule's hand-written C/OpenMP kernel on CPU, when its algorithm has one
+  (Adam, Lamb, RMSProp): one memory pass (LAMB: two), built in ~1 s once per machine; params it
+  cannot take run compiled. See :mod:`oar.engine.fused`.
+* ``'auto'`` (the default; not in ``ENGINES``): the fused kernel where there is one (eager
+  while it builds, in the background), else eager for small groups or where inductor cannot
+  compile, and for large groups until compiling has paid for itself, then compiled.
   See :mod:`oar.engine.auto`.
 """
 from __future__ import annotations
@@ -23,10 +27,11 @@ import torch
 from .auto import run_auto
 from .compiled import run_compiled
 from .eager import run_eager
+from .fused import run_fused
 
-__all__ = ["ENGINES", "run", "run_eager", "run_compiled", "run_auto"]
+__all__ = ["ENGINES", "run", "run_eager", "run_compiled", "run_fused", "run_auto"]
 
-ENGINES = {"eager": run_eager, "compiled": run_compiled}
+ENGINES = {"eager": run_eager, "compiled": run_compiled, "fused": run_fused}
 
 
 def run(rule, params, grads, states, hypers, engine: str = "auto") -> None:

@@ -1,4 +1,9 @@
-"""``engine='auto'``: eager until compiling has paid for itself, then compiled.
+"""``engine='auto'``: the fused kernel where the rule has one, else eager until compiling has
+paid for itself, then compiled.
+
+Params the rule's fused C kernel can take (:mod:`oar.engine.fused`: dense float32/float64 on
+CPU) run on it: it needs no tracing, and its ~1 s build, once per machine, runs in a background
+thread while the first steps run as below. The other params are handled as follows.
 
 A group is compiled only when (1) inductor can compile for its device (a C++ compiler on CPU,
 Triton on GPU), (2) it has at least ``MIN_NUMEL`` elements in params the compiler may see, and
@@ -40,6 +45,7 @@ import torch
 from .compiled import compilable, run_compiled
 from .compiled import stats as compiled_stats
 from .eager import run_eager
+from .fused import kernel_for, run_fused
 
 __all__ = ["run_auto", "MIN_NUMEL", "SAVED_FRACTION", "COLD_BASE_S", "COLD_PER_PARAM_S", "decisions"]
 
@@ -150,7 +156,14 @@ def _dropper(key, ref):
 
 
 def run_auto(rule, params, grads, states, hypers) -> None:
-    """Run a group eagerly or compiled, as described in this module's docstring."""
+    """Run a group fused, eagerly or compiled, as described in this module's docstring."""
+    if kernel_for(rule) is not None:
+        run_fused(rule, params, grads, states, hypers, fallback=_run_unfused, wait=False)
+    else:
+        _run_unfused(rule, params, grads, states, hypers)
+
+
+def _run_unfused(rule, params, grads, states, hypers) -> None:
     key = (rule, tuple(map(id, params)))
     a = _groups.get(key)
     if a is None:

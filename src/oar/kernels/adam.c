@@ -1,0 +1,63 @@
+/* Adam with Paddle's numerics: the fused form of oar.adam.adam_update (dense, no amsgrad).
+ * S: moment1, moment2. W: beta1_pow_acc, beta2_pow_acc. H: lr, beta1, beta2, epsilon.
+ * One pass: reads p, g, m, v and writes p, m, v. */
+#ifndef REAL
+#include "common.h"
+#define REAL float
+#define SQRT sqrtf
+#define NAME oar_adam_f32
+#include "adam.c"
+#undef REAL
+#undef SQRT
+#undef NAME
+#define REAL double
+#define SQRT sqrt
+#define NAME oar_adam_f64
+#include "adam.c"
+#else
+void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, const double *H,
+          int nthreads) {
+  enum { NK = 6 };
+  REAL *k = malloc(sizeof(REAL) * NK * (T > 0 ? T : 1));
+  if (!k) return;
+  for (int64_t t = 0; t < T; t++) {
+    const double *h = H + 4 * t;
+    REAL b1p = *W[2 * t], b2p = *W[2 * t + 1];
+    REAL bc2 = SQRT((REAL)1 - b2p);                        /* sqrt(1 - beta2^t) */
+    k[NK * t + 0] = (REAL)h[1];                            /* beta1 */
+    k[NK * t + 1] = (REAL)(1.0 - h[1]);                    /* 1 - beta1 */
+    k[NK * t + 2] = (REAL)h[2];                            /* beta2 */
+    k[NK * t + 3] = (REAL)(1.0 - h[2]);                    /* 1 - beta2 */
+    k[NK * t + 4] = ((REAL)h[0] * bc2) / ((REAL)1 - b1p);  /* alpha = lr bc2 / (1 - beta1^t) */
+    k[NK * t + 5] = (REAL)h[3] * bc2;                      /* epsilon bc2 */
+  }
+  int64_t total = oar_total(T, N);
+#pragma omp parallel num_threads(oar_threads(total, nthreads))
+  {
+    int64_t lo, hi;
+    oar_range(total, OAR_THREAD_ID(), OAR_NUM_THREADS(), &lo, &hi);
+    OAR_FOR_PIECES(T, N, lo, hi) {
+      REAL *restrict p = P[t] + off;
+      const REAL *restrict g = G[t] + off;
+      REAL *restrict m = S[2 * t] + off;
+      REAL *restrict v = S[2 * t + 1] + off;
+      const REAL *kt = k + NK * t;
+      const REAL b1 = kt[0], c1 = kt[1], b2 = kt[2], c2 = kt[3], alpha = kt[4], eps = kt[5];
+#pragma omp simd
+      for (int64_t i = 0; i < n; i++) {
+        REAL gi = g[i];
+        REAL mi = m[i] * b1 + gi * c1;
+        REAL vi = v[i] * b2 + (gi * gi) * c2;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] - (mi / (SQRT(vi) + eps)) * alpha;
+      }
+    }
+  }
+  for (int64_t t = 0; t < T; t++) {
+    *W[2 * t] = *W[2 * t] * k[NK * t + 0];
+    *W[2 * t + 1] = *W[2 * t + 1] * k[NK * t + 2];
+  }
+  free(k);
+}
+#endif

@@ -1,0 +1,61 @@
+/* RMSProp with Paddle's numerics: the fused form of oar.rmsprop.rmsprop_update.
+ * S: momentum, mean_square, mean_grad. H: lr, rho, epsilon, momentum, centered (0 or 1).
+ * One pass: reads p, g, ms, mom (and mg when centered), writes them. */
+#ifndef REAL
+#include "common.h"
+#define REAL float
+#define SQRT sqrtf
+#define NAME oar_rmsprop_f32
+#include "rmsprop.c"
+#undef REAL
+#undef SQRT
+#undef NAME
+#define REAL double
+#define SQRT sqrt
+#define NAME oar_rmsprop_f64
+#include "rmsprop.c"
+#else
+void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, const double *H,
+          int nthreads) {
+  (void)W;
+  int64_t total = oar_total(T, N);
+#pragma omp parallel num_threads(oar_threads(total, nthreads))
+  {
+    int64_t lo, hi;
+    oar_range(total, OAR_THREAD_ID(), OAR_NUM_THREADS(), &lo, &hi);
+    OAR_FOR_PIECES(T, N, lo, hi) {
+      const double *h = H + 5 * t;
+      const REAL lr = (REAL)h[0], rho = (REAL)h[1], c = (REAL)(1.0 - h[1]), eps = (REAL)h[2];
+      const REAL mu = (REAL)h[3];
+      REAL *restrict p = P[t] + off;
+      const REAL *restrict g = G[t] + off;
+      REAL *restrict mom = S[3 * t] + off;
+      REAL *restrict ms = S[3 * t + 1] + off;
+      REAL *restrict mg = S[3 * t + 2] + off;
+      if (h[4] != 0.0) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+          REAL gi = g[i];
+          REAL msi = ms[i] * rho + (gi * gi) * c;
+          REAL mgi = mg[i] * rho + gi * c;
+          REAL momi = mom[i] * mu + (lr * gi) / SQRT((msi - mgi * mgi) + eps);
+          ms[i] = msi;
+          mg[i] = mgi;
+          mom[i] = momi;
+          p[i] = p[i] - momi;
+        }
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) {
+          REAL gi = g[i];
+          REAL msi = ms[i] * rho + (gi * gi) * c;
+          REAL momi = mom[i] * mu + (lr * gi) / SQRT(msi + eps);
+          ms[i] = msi;
+          mom[i] = momi;
+          p[i] = p[i] - momi;
+        }
+      }
+    }
+  }
+}
+#endif
