@@ -115,9 +115,12 @@ class Lamb(Optimizer):
             "beta2_pow_acc": self._scalar_state(target, as_float(group["beta2"])),
         }
 
-    def _hyper(self, group, param, dtype):
+    def _hyper_key(self, group, param):
         fn = group["exclude_from_weight_decay_fn"]
-        decay = 0.0 if (fn is not None and fn(param)) else as_float(group["lamb_weight_decay"])
+        return fn is not None and bool(fn(param))
+
+    def _hyper(self, group, param, dtype):
+        decay = 0.0 if self._hyper_key(group, param) else as_float(group["lamb_weight_decay"])
         # Paddle's Lamb kernel takes float attributes: rounded to float32 even for float64 params.
         f32 = torch.float32
         return {

@@ -317,8 +317,13 @@ class Optimizer(torch.optim.Optimizer):
         return group["weight_decay"]
 
     def _hyper(self, group: dict, param: torch.Tensor, dtype: torch.dtype) -> dict[str, Any]:
-        """Keyword arguments of the rule for ``param`` (besides ``lr``), rounded for ``dtype``."""
+        """Keyword arguments of the rule for ``param`` (besides ``lr``), rounded for ``dtype``.
+        Called once per step for each distinct (dtype, lr, ``_hyper_key``) of a group."""
         return {}
+
+    def _hyper_key(self, group: dict, param: torch.Tensor):
+        """What, besides dtype and lr, makes ``_hyper`` differ between params of a group."""
+        return None
 
     def _rule(self, param, grad, state, **hyper):  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} defines no update rule")
@@ -341,6 +346,7 @@ class Optimizer(torch.optim.Optimizer):
             pairs = clip(pairs)
         list_mode = self._list_mode and index == 0
         params, grads, states, hypers = [], [], [], []
+        shared: dict = {}
         for p, g in pairs:
             reg = self._regularizer_for(p, group, list_mode)
             self._check_grad(p, g, reg)
@@ -351,8 +357,11 @@ class Optimizer(torch.optim.Optimizer):
                 state.update(self._init_state(p, group))
             dtype = state_dtype(state.get("master_weight", p))
             lr = group["lr"] * (lr_multiplier(p) if list_mode else 1.0)
-            hyper = self._hyper(group, p, dtype)
-            hyper["lr"] = round_to(lr, dtype)
+            key = (dtype, lr, self._hyper_key(group, p))
+            hyper = shared.get(key)
+            if hyper is None:  # params with equal keys share one dict (engines only read it)
+                hyper = shared[key] = self._hyper(group, p, dtype)
+                hyper["lr"] = round_to(lr, dtype)
             params.append(p)
             grads.append(g)
             states.append(state)

@@ -26,16 +26,19 @@ build fails, a warning is issued once and every param takes the fallback.
 """
 from __future__ import annotations
 
+import array
 import collections
 import ctypes
 import dataclasses
 import hashlib
+import operator
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import warnings
+import weakref
 from typing import Callable
 
 import torch
@@ -194,17 +197,12 @@ def stats() -> dict:
     return dict(_stats)
 
 
-def eligible(kernel: Kernel, param, grad, state) -> bool:
-    """Whether the fused kernel may update this param (see the module docstring). Called for
-    every param at every step, so written for speed: ~2 us a param."""
-    if type(param) not in _PLAIN or type(grad) not in _PLAIN or not param.is_cpu:
+def _param_ok(kernel: Kernel, param, state) -> bool:
+    """The grad-independent half of eligibility, checked when a group's plan is made."""
+    if (type(param) not in _PLAIN or not param.is_cpu or param.dtype not in _SUFFIX
+            or not param.is_contiguous() or "master_weight" in state):
         return False
-    dtype = param.dtype
-    numel = param.numel()
-    if (dtype not in _SUFFIX or grad.dtype is not dtype or grad.layout is not torch.strided
-            or not grad.is_cpu or grad.numel() != numel or not param.is_contiguous()
-            or not grad.is_contiguous() or "master_weight" in state):
-        return False
+    dtype, numel = param.dtype, param.numel()
     for name in kernel.state:
         s = state.get(name)
         if not (type(s) in _PLAIN and s.dtype is dtype and s.is_cpu and s.numel() == numel
@@ -217,22 +215,105 @@ def eligible(kernel: Kernel, param, grad, state) -> bool:
     return True
 
 
-def _pointers(tensors):
-    return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
+def _grad_ok(grad, dtype, numel) -> bool:
+    return (type(grad) in _PLAIN and grad.dtype is dtype and grad.layout is torch.strided
+            and grad.is_cpu and grad.numel() == numel and grad.is_contiguous())
 
 
-def _launch(lib, kernel, dtype, params, grads, states, values) -> None:
-    fn = getattr(lib, f"oar_{kernel.name}_{_SUFFIX[dtype]}")
-    flat = [x for vals in values for x in vals]
-    names = kernel.state
-    pows = kernel.pows
-    fn(len(params), _pointers(params), _pointers(grads),
-       _pointers([st[k] for st in states for k in names]),
-       _pointers([st[k] for st in states for k in pows]),
-       (ctypes.c_int64 * len(params))(*[p.numel() for p in params]),
-       (ctypes.c_double * len(flat))(*flat), torch.get_num_threads())
-    # what an in-place torch op does: autograd then refuses a backward through stale values
-    torch.autograd.graph.increment_version(params)
+def eligible(kernel: Kernel, param, grad, state) -> bool:
+    """Whether the fused kernel may update this param (see the module docstring)."""
+    return _param_ok(kernel, param, state) and _grad_ok(grad, param.dtype, param.numel())
+
+
+def _address(values, typecode):
+    """A C array of ``values`` and its address (the array must be kept alive)."""
+    buf = array.array(typecode, values)
+    return buf, buf.buffer_info()[0]
+
+
+class _Bucket:
+    """The params of one dtype in a plan, with the C arrays of their param, state and pow
+    addresses and sizes (built once; the grads' and hyper-parameters' are built per step)."""
+
+    __slots__ = ("fn", "idx", "numels", "arrays")
+
+    def __init__(self, lib, kernel, dtype, idx, params, states):
+        self.fn = getattr(lib, f"oar_{kernel.name}_{_SUFFIX[dtype]}")
+        self.idx = idx
+        self.numels = [params[i].numel() for i in idx]
+        self.arrays = (
+            _address([params[i].data_ptr() for i in idx], "Q"),
+            _address([states[i][k].data_ptr() for i in idx for k in kernel.state], "Q"),
+            _address([states[i][k].data_ptr() for i in idx for k in kernel.pows], "Q"),
+            _address(self.numels, "q"),
+        )
+
+
+class _Plan:
+    """How a group runs: which params the kernel takes, per dtype. Valid while the params and
+    state tensors are the same objects at the same addresses (checked at every step; held by
+    weak references, so a plan keeps no tensor alive)."""
+
+    __slots__ = ("refs", "param_ptrs", "buckets", "rest", "__weakref__")
+
+    def __init__(self, lib, kernel, params, states, drop):
+        self.refs = _state_refs(kernel, params, states, drop)
+        self.param_ptrs = [_ptr(p) for p in params]
+        ok = [_param_ok(kernel, p, st) for p, st in zip(params, states)]
+        self.rest = [i for i, good in enumerate(ok) if not good]
+        by_dtype: dict = {}
+        for i, good in enumerate(ok):
+            if good:
+                by_dtype.setdefault(params[i].dtype, []).append(i)
+        self.buckets = [_Bucket(lib, kernel, dt, idx, params, states) for dt, idx in by_dtype.items()]
+
+    def valid(self, kernel, params, states) -> bool:
+        current = _state_list(kernel, params, states)
+        if len(current) != len(self.refs) or not all(map(operator.is_, current, [r() for r in self.refs])):
+            return False
+        return [_ptr(p) for p in params] == self.param_ptrs
+
+
+def _state_list(kernel, params, states) -> list:
+    names = kernel.state + kernel.pows
+    out = []
+    for p, st in zip(params, states):
+        out.append(p)
+        out.extend(map(st.get, names))
+    return out
+
+
+def _state_refs(kernel, params, states, drop) -> list:
+    """Weak references to ``_state_list``'s tensors; a param's death drops the plan."""
+    stride = 1 + len(kernel.state) + len(kernel.pows)
+    refs = []
+    for j, t in enumerate(_state_list(kernel, params, states)):
+        try:
+            refs.append(weakref.ref(t, drop if j % stride == 0 else None))
+        except TypeError:  # None (a missing state): matches nothing
+            refs.append(_dead)
+    return refs
+
+
+def _ptr(t) -> int:
+    return t.data_ptr() if type(t) in _PLAIN and t.layout is torch.strided else 0
+
+
+def _dead():
+    return _dead  # stands for a weak reference that matches no tensor
+
+
+_plans: dict = {}
+
+
+def _plan_for(lib, kernel, rule, params, states) -> _Plan:
+    key = (rule, tuple(map(id, params)))
+    plan = _plans.get(key)
+    if plan is None or not plan.valid(kernel, params, states):
+        def drop(_, key=key):
+            _plans.pop(key, None)
+        plan = _plans[key] = _Plan(lib, kernel, params, states, drop)
+    return plan
 
 
 def run_fused(rule, params, grads, states, hypers, fallback=None, wait: bool = True) -> None:
@@ -245,25 +326,49 @@ def run_fused(rule, params, grads, states, hypers, fallback=None, wait: bool = T
     lib = None
     if kernel is not None and any(p.is_cpu for p in params):
         lib = library(kernel, wait)
-    rest = list(range(len(params)))
-    if lib is not None:
-        by_dtype: dict = {}
-        rest = []
-        for i, (p, g, st, hy) in enumerate(zip(params, grads, states, hypers)):
-            values = kernel.hypers(hy) if eligible(kernel, p, g, st) else None
-            if values is None:
-                rest.append(i)
+    if lib is None:
+        rest = range(len(params))
+    else:
+        plan = _plan_for(lib, kernel, rule, params, states)
+        rest = list(plan.rest)
+        converted: dict = {}  # hyper dicts are shared between params (Optimizer._apply_group)
+        for bucket in plan.buckets:
+            idx, dtype = bucket.idx, params[bucket.idx[0]].dtype
+            values = []
+            for i, numel in zip(idx, bucket.numels):
+                hy = hypers[i]
+                v = converted.get(id(hy), converted)
+                if v is converted:
+                    v = converted[id(hy)] = kernel.hypers(hy)
+                if v is None or not _grad_ok(grads[i], dtype, numel):
+                    break
+                values.extend(v)
             else:
-                by_dtype.setdefault(p.dtype, []).append((i, values))
-        for dtype, items in by_dtype.items():
-            idx = [i for i, _ in items]
-            _launch(lib, kernel, dtype, [params[i] for i in idx], [grads[i] for i in idx],
-                    [states[i] for i in idx], [v for _, v in items])
+                _launch(bucket, [params[i] for i in idx], [grads[i] for i in idx], values)
+                continue
+            # some param of the bucket cannot run fused this step: the slow path
+            good = [i for i in idx if kernel.hypers(hypers[i]) is not None and _grad_ok(grads[i], dtype, params[i].numel())]
+            rest.extend(i for i in idx if i not in set(good))
+            if good:
+                sub = _Bucket(lib, kernel, dtype, good, params, states)
+                _launch(sub, [params[i] for i in good], [grads[i] for i in good],
+                        [x for i in good for x in kernel.hypers(hypers[i])])
     _stats["fused_params"] += len(params) - len(rest)
     if rest:
         _stats["fallback_params"] += len(rest)
         if len(rest) == len(params):
             fallback(rule, params, grads, states, hypers)
         else:
+            rest = sorted(rest)
             fallback(rule, [params[i] for i in rest], [grads[i] for i in rest],
                      [states[i] for i in rest], [hypers[i] for i in rest])
+
+
+def _launch(bucket: _Bucket, params, grads, values) -> None:
+    g_buf, g_addr = _address([g.data_ptr() for g in grads], "Q")
+    h_buf, h_addr = _address(values, "d")
+    (_, p), (_, s), (_, w), (_, n) = bucket.arrays
+    # What an in-place torch op does: autograd then refuses a backward through the old values.
+    # Done before the kernel, while these objects are still in cache (the kernel evicts them).
+    torch.autograd.graph.increment_version(params)
+    bucket.fn(len(bucket.idx), p, g_addr, s, w, n, h_addr, torch.get_num_threads())
