@@ -398,3 +398,31 @@ def test_fused_equals_eager_for_any_sizes_and_hyperparameters(sizes, algo, beta,
         return params, opt
 
     _assert_same(*run("eager"), *run("fused"))
+
+
+def test_auto_builds_the_kernel_in_the_background_on_a_cold_cache(monkeypatch, tmp_path):
+    """With no built kernel, auto does not wait for the C compiler: the first step runs unfused
+    while a thread builds; once it is done, steps run fused. Results are eager's throughout."""
+    monkeypatch.setattr(F, "_libs", {})
+    monkeypatch.setattr(F, "_cache_dir", lambda: str(tmp_path))
+    params = _params((torch.float32,))
+    opt = oar.Adam(params, learning_rate=0.05)
+    ref = [p.detach().clone().requires_grad_() for p in params]
+    ref_opt = oar.Adam(ref, learning_rate=0.05, engine="eager")
+    fused_counts = []
+    for k in range(3):
+        for ps in (params, ref):
+            for p, g in zip(ps, _grads(ps, k)):
+                p.grad = g
+        before = F.stats().get("fused_params", 0)
+        opt.step()
+        ref_opt.step()
+        fused_counts.append(F.stats().get("fused_params", 0) - before)
+        if k == 0:
+            assert fused_counts[0] == 0  # the build was started, not waited for
+            thread = F._building.get(F.kernel_for(oar.adam.adam_update).source)
+            if thread is not None:
+                thread.join()
+    assert fused_counts[1:] == [len(params)] * 2
+    assert any(f.name.endswith(".so") for f in tmp_path.iterdir())
+    _assert_same(ref, ref_opt, params, opt)
