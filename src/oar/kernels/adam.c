@@ -2,18 +2,10 @@
  * S: moment1, moment2. W: beta1_pow_acc, beta2_pow_acc. H: lr, beta1, beta2, epsilon.
  * One pass: reads p, g, m, v and writes p, m, v. */
 #ifndef REAL
-#include "common.h"
-#define REAL float
-#define SQRT sqrtf
-#define NAME oar_adam_f32
-#include "adam.c"
-#undef REAL
-#undef SQRT
-#undef NAME
-#define REAL double
-#define SQRT sqrt
-#define NAME oar_adam_f64
-#include "adam.c"
+#define OAR_SELF "adam.c"
+#define OAR_F32 oar_adam_f32
+#define OAR_F64 oar_adam_f64
+#include "dtypes.h"
 #else
 void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, const double *H,
           int nthreads) {
@@ -37,10 +29,7 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
     int64_t lo, hi;
     oar_range(total, OAR_THREAD_ID(), OAR_NUM_THREADS(), &lo, &hi);
     OAR_FOR_PIECES(T, N, lo, hi) {
-      REAL *restrict p = P[t] + off;
-      const REAL *restrict g = G[t] + off;
-      REAL *restrict m = S[2 * t] + off;
-      REAL *restrict v = S[2 * t + 1] + off;
+      OAR_PIECE_PGMV(2)
       const REAL *kt = k + NK * t;
       const REAL b1 = kt[0], c1 = kt[1], b2 = kt[2], c2 = kt[3], alpha = kt[4], eps = kt[5];
 #pragma omp simd

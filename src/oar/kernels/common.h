@@ -51,6 +51,14 @@ static inline void oar_range(int64_t total, int id, int nt, int64_t *lo, int64_t
          off < end_ && ((n = (end_ - off < OAR_PIECE ? end_ - off : OAR_PIECE)), 1);      \
          off += n)
 
+/* In an OAR_FOR_PIECES body of a kernel whose first two states are the moments (Adam, LAMB):
+ * the piece's param p, grad g and moments m, v (NS states per param). */
+#define OAR_PIECE_PGMV(NS)                        \
+  REAL *restrict p = P[t] + off;                  \
+  const REAL *restrict g = G[t] + off;            \
+  REAL *restrict m = S[(NS) * t] + off;           \
+  REAL *restrict v = S[(NS) * t + 1] + off;
+
 static inline int oar_threads(int64_t total, int nthreads) {
   if (nthreads < 1 || total < OAR_MIN_PARALLEL) return 1;
   return nthreads;

@@ -9,19 +9,19 @@
  * (the divider bounds this loop otherwise): r differs from the eager rule's by float rounding.
  * Sums of squares are accumulated in REAL over pieces of OAR_PIECE elements, then in double. */
 #ifndef REAL
-#include "common.h"
-#define REAL float
-#define SQRT sqrtf
-#define NAME oar_lamb_f32
-#include "lamb.c"
-#undef REAL
-#undef SQRT
-#undef NAME
-#define REAL double
-#define SQRT sqrt
-#define NAME oar_lamb_f64
-#include "lamb.c"
+#define OAR_SELF "lamb.c"
+#define OAR_F32 oar_lamb_f32
+#define OAR_F64 oar_lamb_f64
+#include "dtypes.h"
 #else
+/* Pass 1 for element i: the new moments, stored, and r (uses p, g, m, v and the constants). */
+#define LAMB_PASS1_R                                            \
+  REAL gi = g[i], pi = p[i];                                    \
+  REAL mi = m[i] * b1 + gi * c1;                                \
+  REAL vi = v[i] * b2 + (gi * gi) * c2;                         \
+  m[i] = mi;                                                    \
+  v[i] = vi;                                                    \
+  REAL r = (mi * r1) / (SQRT(vi * r2) + eps) + wd * pi;
 void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, const double *H,
           int nthreads) {
   enum { NK = 10 };
@@ -57,10 +57,7 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
     oar_range(total, id, nth, &lo, &hi);
     double *mine = part + (size_t)id * TT * 2;
     OAR_FOR_PIECES(T, N, lo, hi) {
-      REAL *restrict p = P[t] + off;
-      const REAL *restrict g = G[t] + off;
-      REAL *restrict m = S[2 * t] + off;
-      REAL *restrict v = S[2 * t + 1] + off;
+      OAR_PIECE_PGMV(2)
       const REAL *kt = k + NK * t;
       const REAL b1 = kt[0], c1 = kt[1], b2 = kt[2], c2 = kt[3], r1 = kt[4], r2 = kt[5];
       const REAL eps = kt[6], wd = kt[7], lr = kt[9];
@@ -68,12 +65,7 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
         REAL sp = 0, sr = 0;
 #pragma omp simd reduction(+ : sp, sr)
         for (int64_t i = 0; i < n; i++) {
-          REAL gi = g[i], pi = p[i];
-          REAL mi = m[i] * b1 + gi * c1;
-          REAL vi = v[i] * b2 + (gi * gi) * c2;
-          m[i] = mi;
-          v[i] = vi;
-          REAL r = (mi * r1) / (SQRT(vi * r2) + eps) + wd * pi;
+          LAMB_PASS1_R
           sp += pi * pi;
           sr += r * r;
         }
@@ -82,12 +74,7 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
       } else {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-          REAL gi = g[i], pi = p[i];
-          REAL mi = m[i] * b1 + gi * c1;
-          REAL vi = v[i] * b2 + (gi * gi) * c2;
-          m[i] = mi;
-          v[i] = vi;
-          REAL r = (mi * r1) / (SQRT(vi * r2) + eps) + wd * pi;
+          LAMB_PASS1_R
           p[i] = pi - r * lr;
         }
       }
@@ -130,4 +117,5 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
   free(k);
   free(part);
 }
+#undef LAMB_PASS1_R
 #endif

@@ -2,18 +2,10 @@
  * S: momentum, mean_square, mean_grad. H: lr, rho, epsilon, momentum, centered (0 or 1).
  * One pass: reads p, g, ms, mom (and mg when centered), writes them. */
 #ifndef REAL
-#include "common.h"
-#define REAL float
-#define SQRT sqrtf
-#define NAME oar_rmsprop_f32
-#include "rmsprop.c"
-#undef REAL
-#undef SQRT
-#undef NAME
-#define REAL double
-#define SQRT sqrt
-#define NAME oar_rmsprop_f64
-#include "rmsprop.c"
+#define OAR_SELF "rmsprop.c"
+#define OAR_F32 oar_rmsprop_f32
+#define OAR_F64 oar_rmsprop_f64
+#include "dtypes.h"
 #else
 void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, const double *H,
           int nthreads) {
