@@ -80,15 +80,16 @@ def _assert_same(params_a, opt_a, params_b, opt_b):
 def test_engine_matches_eager_mixed_dtypes(name, engine):
     """One group holding float32, float64 and bfloat16 (+float32 master) params: the compiled
     engine buckets it per dtype, matches eager, and a new lr every step never recompiles. The
-    fused engine runs its kernel on the float32/float64 params (not amsgrad) and hands the
-    bfloat16 ones to the compiled engine."""
+    fused engine runs its kernels on every param (bfloat16 through its float32 master weight),
+    except with amsgrad, which it hands to the compiled engine."""
     cls, kwargs = CONFIGS[name]
     dtypes = DTYPES if cls is not oar.RMSProp else (torch.float32, torch.float64)
     ref, ref_opt, _ = _run(cls, kwargs, "eager", dtypes)
     fused_before = F.stats().get("fused_params", 0)
     got, got_opt, compiles = _run(cls, kwargs, engine, dtypes)
     if engine == "fused":
-        fused_per_step = 0 if kwargs.get("amsgrad") else 4  # two float32 + two float64 params
+        # two params of each dtype; no kernel for amsgrad
+        fused_per_step = 0 if kwargs.get("amsgrad") else 2 * len(dtypes)
         assert F.stats().get("fused_params", 0) - fused_before == 3 * fused_per_step
     _assert_same(ref, ref_opt, got, got_opt)
     assert compiles[0] <= len(dtypes)  # one compiled function per bucket (maybe cached already)
@@ -285,6 +286,8 @@ FUSED_SHAPES = [(257, 263), (1,), (0,), (4097,), (3, 1)]
 def _run_shapes(cls, kwargs, engine, dtype, shapes, steps=3):
     g = torch.Generator().manual_seed(7)
     params = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype).requires_grad_() for s in shapes]
+    if dtype == torch.bfloat16:
+        kwargs = dict(kwargs, multi_precision=True)
     opt = cls(params, learning_rate=0.01, engine=engine, **kwargs)
     for k in range(steps):
         for p in params:
@@ -294,9 +297,13 @@ def _run_shapes(cls, kwargs, engine, dtype, shapes, steps=3):
     return params, opt
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("name", list(FUSED_CONFIGS))
+@pytest.mark.parametrize("name,dtype", [
+    (name, dtype) for name, (cls, _) in FUSED_CONFIGS.items()
+    for dtype in (torch.float32, torch.float64, torch.bfloat16)
+    if dtype != torch.bfloat16 or cls is not oar.RMSProp  # RMSProp has no multi_precision
+])
 def test_fused_kernel_matches_eager_across_thread_and_piece_boundaries(name, dtype):
+    """bfloat16 params are updated through their float32 master weight."""
     cls, kwargs = FUSED_CONFIGS[name]
     before = F.stats()
     got = _run_shapes(cls, kwargs, "fused", dtype, FUSED_SHAPES)

@@ -21,10 +21,13 @@ A step of a group checks its *plan* (which params the kernel takes, per dtype, w
 of their param and state addresses): it is rebuilt when a param or state tensor is another
 object, or a param's storage moved (``p.data = ...``). Grads are checked at every step.
 
-Eligible: dense contiguous float32/float64 params on CPU, grads and state of the same dtype, no
-master weight, plain ``torch.Tensor``/``Parameter`` (no subclass), and hyper-parameters the
-kernel supports (``Kernel.hypers`` returns None otherwise: Adam's amsgrad). Everything else goes
-to the ``fallback`` engine (compiled, or the auto engine's choice).
+Eligible: dense contiguous params on CPU, plain ``torch.Tensor``/``Parameter`` (no subclass),
+grads of the param's dtype, and hyper-parameters the kernel supports (``Kernel.hypers`` returns
+None otherwise: Adam's amsgrad); float32 or float64 params with state of the same dtype, or
+bfloat16 params with a float32 master weight and state where the kernel has a bfloat16 form
+(Adam, LAMB: the master is updated and the param receives its rounded copy, as the eager
+engine's ``apply_rule`` does). Everything else goes to the ``fallback`` engine (compiled, or
+the auto engine's choice).
 
 The build needs a C compiler (``cc``, ``gcc`` or ``clang``, or ``$CC``); without one, or if the
 build fails, a warning is issued once and every param takes the fallback.
@@ -53,7 +56,10 @@ __all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "eligible
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off", "-std=c11",
           "-shared", "-fPIC"]
-_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16"}
+# the state's dtype for a param dtype; bfloat16 params go through a float32 master weight
+_STATE_DTYPE = {torch.float32: torch.float32, torch.float64: torch.float64,
+                torch.bfloat16: torch.float32}
 _PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
@@ -83,6 +89,7 @@ class Kernel:
 
 _kernels: dict = {}
 _libs: dict = {}  # source -> ctypes.CDLL, or False after a failed build
+_fns: dict = {}  # (source, param dtype) -> the kernel's C function
 _building: dict = {}  # source -> threading.Thread
 _lock = threading.Lock()
 _stats: collections.Counter = collections.Counter()
@@ -154,10 +161,14 @@ def _build(kernel: Kernel) -> None:
             os.replace(tmp, path)
             _stats["builds"] += 1
         lib = ctypes.CDLL(path)
-        for suffix in _SUFFIX.values():
-            fn = getattr(lib, f"oar_{kernel.name}_{suffix}")
+        for dtype, suffix in _SUFFIX.items():
+            try:
+                fn = getattr(lib, f"oar_{kernel.name}_{suffix}")
+            except AttributeError:  # no kernel for this dtype (bf16 is optional)
+                continue
             fn.restype = None
             fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 6 + [ctypes.c_int]
+            _fns[kernel.source, dtype] = fn
     except Exception as e:  # noqa: BLE001 - any failure means: use the fallback engine
         warnings.warn(f"oar: the fused {kernel.name} kernel is unavailable, its params take the "
                       f"fallback engine ({e})", RuntimeWarning, stacklevel=2)
@@ -204,20 +215,28 @@ def stats() -> dict:
 
 def _param_ok(kernel: Kernel, param, state) -> bool:
     """The grad-independent half of eligibility, checked when a group's plan is made."""
-    if (type(param) not in _PLAIN or not param.is_cpu or param.dtype not in _SUFFIX
-            or not param.is_contiguous() or "master_weight" in state):
+    dtype = param.dtype
+    if (type(param) not in _PLAIN or not param.is_cpu or (kernel.source, dtype) not in _fns
+            or not param.is_contiguous()):
         return False
-    dtype, numel = param.dtype, param.numel()
-    for name in kernel.state:
+    sdtype, numel = _STATE_DTYPE[dtype], param.numel()
+    if ("master_weight" in state) != (sdtype is not dtype):
+        return False
+    for name in _element_states(kernel, dtype):
         s = state.get(name)
-        if not (type(s) in _PLAIN and s.dtype is dtype and s.is_cpu and s.numel() == numel
+        if not (type(s) in _PLAIN and s.dtype is sdtype and s.is_cpu and s.numel() == numel
                 and s.is_contiguous()):
             return False
     for name in kernel.pows:
         s = state.get(name)
-        if not (type(s) in _PLAIN and s.dtype is dtype and s.is_cpu and s.numel() == 1):
+        if not (type(s) in _PLAIN and s.dtype is sdtype and s.is_cpu and s.numel() == 1):
             return False
     return True
+
+
+def _element_states(kernel: Kernel, dtype) -> tuple:
+    """The element-wise state tensors the kernel takes for params of ``dtype``, in order."""
+    return kernel.state + (("master_weight",) if _STATE_DTYPE[dtype] is not dtype else ())
 
 
 def _grad_ok(grad, dtype, numel) -> bool:
@@ -243,12 +262,13 @@ class _Bucket:
     __slots__ = ("fn", "idx", "numels", "arrays")
 
     def __init__(self, lib, kernel, dtype, idx, params, states):
-        self.fn = getattr(lib, f"oar_{kernel.name}_{_SUFFIX[dtype]}")
+        self.fn = _fns[kernel.source, dtype]
         self.idx = idx
         self.numels = [params[i].numel() for i in idx]
+        names = _element_states(kernel, dtype)
         self.arrays = (
             _address([params[i].data_ptr() for i in idx], "Q"),
-            _address([states[i][k].data_ptr() for i in idx for k in kernel.state], "Q"),
+            _address([states[i][k].data_ptr() for i in idx for k in names], "Q"),
             _address([states[i][k].data_ptr() for i in idx for k in kernel.pows], "Q"),
             _address(self.numels, "q"),
         )
@@ -279,8 +299,13 @@ class _Plan:
         return [_ptr(p) for p in params] == self.param_ptrs
 
 
+def _state_names(kernel: Kernel) -> tuple:
+    return kernel.state + kernel.pows + ("master_weight",)
+
+
 def _state_list(kernel, params, states) -> list:
-    names = kernel.state + kernel.pows
+    """Each param followed by its state tensors (None where absent), as a plan depends on them."""
+    names = _state_names(kernel)
     out = []
     for p, st in zip(params, states):
         out.append(p)
@@ -289,23 +314,18 @@ def _state_list(kernel, params, states) -> list:
 
 
 def _state_refs(kernel, params, states, drop) -> list:
-    """Weak references to ``_state_list``'s tensors; a param's death drops the plan."""
-    stride = 1 + len(kernel.state) + len(kernel.pows)
-    refs = []
-    for j, t in enumerate(_state_list(kernel, params, states)):
-        try:
-            refs.append(weakref.ref(t, drop if j % stride == 0 else None))
-        except TypeError:  # None (a missing state): matches nothing
-            refs.append(_dead)
-    return refs
+    """Weak references to ``_state_list``'s entries; a param's death drops the plan."""
+    stride = 1 + len(_state_names(kernel))
+    return [_none if t is None else weakref.ref(t, drop if j % stride == 0 else None)
+            for j, t in enumerate(_state_list(kernel, params, states))]
+
+
+def _none():
+    return None  # stands for the weak reference of an absent state
 
 
 def _ptr(t) -> int:
     return t.data_ptr() if type(t) in _PLAIN and t.layout is torch.strided else 0
-
-
-def _dead():
-    return _dead  # stands for a weak reference that matches no tensor
 
 
 _plans: dict = {}

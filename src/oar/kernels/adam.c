@@ -5,9 +5,11 @@
 #define OAR_SELF "adam.c"
 #define OAR_F32 oar_adam_f32
 #define OAR_F64 oar_adam_f64
+#define OAR_BF16 oar_adam_bf16
+#define OAR_NSTATE 2
 #include "dtypes.h"
 #else
-void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, const double *H,
+void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
           int nthreads) {
   enum { NK = 6 };
   REAL *k = malloc(sizeof(REAL) * NK * (T > 0 ? T : 1));
@@ -29,17 +31,17 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
     int64_t lo, hi;
     oar_range(total, OAR_THREAD_ID(), OAR_NUM_THREADS(), &lo, &hi);
     OAR_FOR_PIECES(T, N, lo, hi) {
-      OAR_PIECE_PGMV(2)
+      OAR_PIECE_PGMV
       const REAL *kt = k + NK * t;
       const REAL b1 = kt[0], c1 = kt[1], b2 = kt[2], c2 = kt[3], alpha = kt[4], eps = kt[5];
 #pragma omp simd
       for (int64_t i = 0; i < n; i++) {
-        REAL gi = g[i];
+        REAL gi = LOAD_G(i);
         REAL mi = m[i] * b1 + gi * c1;
         REAL vi = v[i] * b2 + (gi * gi) * c2;
         m[i] = mi;
         v[i] = vi;
-        p[i] = p[i] - (mi / (SQRT(vi) + eps)) * alpha;
+        STORE_P(i, LOAD_P(i) - (mi / (SQRT(vi) + eps)) * alpha);
       }
     }
   }

@@ -1,11 +1,13 @@
 /* Shared by oar's fused CPU kernels (built at first use by oar/engine/fused.py).
  *
- * ABI of every kernel (REAL is float or double; one symbol per dtype, *_f32 and *_f64):
- *   void oar_<name>_<f32|f64>(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W,
- *                             const int64_t *N, const double *H, int nthreads)
- * T params; P[t], G[t]: param and grad of N[t] contiguous elements; S[t*NS + k]: its k-th
- * element-wise state tensor; W[t*NW + k]: its k-th one-element state (beta pows), updated by the
- * kernel; H[t*NH + k]: its k-th hyper-parameter as a double, rounded as the eager rule sees it.
+ * ABI of every kernel (one symbol per param dtype: *_f32, *_f64, and *_bf16 where the kernel
+ * defines OAR_BF16; see dtypes.h):
+ *   void oar_<name>_<f32|f64|bf16>(int64_t T, void **P, void **G, REAL **S, REAL **W,
+ *                                  const int64_t *N, const double *H, int nthreads)
+ * T params; P[t], G[t]: param and grad of N[t] contiguous elements (PARAM_T); S[t*NSA + k]: its
+ * k-th element-wise state tensor (REAL), the float32 master weight last for bfloat16 params;
+ * W[t*NW + k]: its k-th one-element state (beta pows), updated by the kernel; H[t*NH + k]: its
+ * k-th hyper-parameter as a double, rounded as the eager rule sees it.
  *
  * The arithmetic follows the rule in Python op by op, each op rounded to REAL (compiled with
  * -ffp-contract=off, so no multiply-add is fused): the results are numpy's op-by-op evaluation
@@ -16,6 +18,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #define OAR_THREAD_ID() omp_get_thread_num()
@@ -51,13 +54,31 @@ static inline void oar_range(int64_t total, int id, int nt, int64_t *lo, int64_t
          off < end_ && ((n = (end_ - off < OAR_PIECE ? end_ - off : OAR_PIECE)), 1);      \
          off += n)
 
-/* In an OAR_FOR_PIECES body of a kernel whose first two states are the moments (Adam, LAMB):
- * the piece's param p, grad g and moments m, v (NS states per param). */
-#define OAR_PIECE_PGMV(NS)                        \
-  REAL *restrict p = P[t] + off;                  \
-  const REAL *restrict g = G[t] + off;            \
-  REAL *restrict m = S[(NS) * t] + off;           \
-  REAL *restrict v = S[(NS) * t + 1] + off;
+/* bfloat16 <-> float32 as torch converts them (round to nearest even; NaN -> 0x7FC0). */
+static inline float oar_bf16_to_f32(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+static inline uint16_t oar_f32_to_bf16(float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return f != f ? (uint16_t)0x7FC0 : (uint16_t)(u >> 16);
+}
+
+/* In an OAR_FOR_PIECES body: the piece's param p and grad g, and the master weight w where the
+ * dtype has one (then LOAD_P reads w, STORE_P writes w and its rounded copy to p). */
+#define OAR_PIECE_PG                                       \
+  PARAM_T *restrict p = (PARAM_T *)P[t] + off;             \
+  const PARAM_T *restrict g = (const PARAM_T *)G[t] + off; \
+  MASTER_DECL
+/* ... and the moments m, v: the first two states (Adam, LAMB). */
+#define OAR_PIECE_PGMV                        \
+  OAR_PIECE_PG                                \
+  REAL *restrict m = S[NSA * t] + off;        \
+  REAL *restrict v = S[NSA * t + 1] + off;
 
 static inline int oar_threads(int64_t total, int nthreads) {
   if (nthreads < 1 || total < OAR_MIN_PARALLEL) return 1;

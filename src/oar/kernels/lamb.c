@@ -12,17 +12,19 @@
 #define OAR_SELF "lamb.c"
 #define OAR_F32 oar_lamb_f32
 #define OAR_F64 oar_lamb_f64
+#define OAR_BF16 oar_lamb_bf16
+#define OAR_NSTATE 2
 #include "dtypes.h"
 #else
 /* Pass 1 for element i: the new moments, stored, and r (uses p, g, m, v and the constants). */
 #define LAMB_PASS1_R                                            \
-  REAL gi = g[i], pi = p[i];                                    \
+  REAL gi = LOAD_G(i), pi = LOAD_P(i);                          \
   REAL mi = m[i] * b1 + gi * c1;                                \
   REAL vi = v[i] * b2 + (gi * gi) * c2;                         \
   m[i] = mi;                                                    \
   v[i] = vi;                                                    \
   REAL r = (mi * r1) / (SQRT(vi * r2) + eps) + wd * pi;
-void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, const double *H,
+void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
           int nthreads) {
   enum { NK = 10 };
   int64_t total = oar_total(T, N);
@@ -57,7 +59,7 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
     oar_range(total, id, nth, &lo, &hi);
     double *mine = part + (size_t)id * TT * 2;
     OAR_FOR_PIECES(T, N, lo, hi) {
-      OAR_PIECE_PGMV(2)
+      OAR_PIECE_PGMV
       const REAL *kt = k + NK * t;
       const REAL b1 = kt[0], c1 = kt[1], b2 = kt[2], c2 = kt[3], r1 = kt[4], r2 = kt[5];
       const REAL eps = kt[6], wd = kt[7], lr = kt[9];
@@ -75,7 +77,7 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
           LAMB_PASS1_R
-          p[i] = pi - r * lr;
+          STORE_P(i, pi - r * lr);
         }
       }
     }
@@ -97,15 +99,14 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
     OAR_FOR_PIECES(T, N, lo, hi) {
       const REAL *kt = k + NK * t;
       if (kt[8] != 0) {
-        REAL *restrict p = P[t] + off;
-        const REAL *restrict m = S[2 * t] + off;
-        const REAL *restrict v = S[2 * t + 1] + off;
+        OAR_PIECE_PGMV
+        (void)g;
         const REAL r1 = kt[4], r2 = kt[5], eps = kt[6], wd = kt[7], step = kt[9];
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-          REAL pi = p[i];
+          REAL pi = LOAD_P(i);
           REAL r = (m[i] * r1) / (SQRT(v[i] * r2) + eps) + wd * pi;
-          p[i] = pi - r * step;
+          STORE_P(i, pi - r * step);
         }
       }
     }

@@ -5,9 +5,10 @@
 #define OAR_SELF "rmsprop.c"
 #define OAR_F32 oar_rmsprop_f32
 #define OAR_F64 oar_rmsprop_f64
+#define OAR_NSTATE 3
 #include "dtypes.h"
 #else
-void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, const double *H,
+void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
           int nthreads) {
   (void)W;
   int64_t total = oar_total(T, N);
@@ -19,32 +20,31 @@ void NAME(int64_t T, REAL **P, REAL **G, REAL **S, REAL **W, const int64_t *N, c
       const double *h = H + 5 * t;
       const REAL lr = (REAL)h[0], rho = (REAL)h[1], c = (REAL)(1.0 - h[1]), eps = (REAL)h[2];
       const REAL mu = (REAL)h[3];
-      REAL *restrict p = P[t] + off;
-      const REAL *restrict g = G[t] + off;
-      REAL *restrict mom = S[3 * t] + off;
-      REAL *restrict ms = S[3 * t + 1] + off;
-      REAL *restrict mg = S[3 * t + 2] + off;
+      OAR_PIECE_PG
+      REAL *restrict mom = S[NSA * t] + off;
+      REAL *restrict ms = S[NSA * t + 1] + off;
+      REAL *restrict mg = S[NSA * t + 2] + off;
       if (h[4] != 0.0) {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-          REAL gi = g[i];
+          REAL gi = LOAD_G(i);
           REAL msi = ms[i] * rho + (gi * gi) * c;
           REAL mgi = mg[i] * rho + gi * c;
           REAL momi = mom[i] * mu + (lr * gi) / SQRT((msi - mgi * mgi) + eps);
           ms[i] = msi;
           mg[i] = mgi;
           mom[i] = momi;
-          p[i] = p[i] - momi;
+          STORE_P(i, LOAD_P(i) - momi);
         }
       } else {
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-          REAL gi = g[i];
+          REAL gi = LOAD_G(i);
           REAL msi = ms[i] * rho + (gi * gi) * c;
           REAL momi = mom[i] * mu + (lr * gi) / SQRT(msi + eps);
           ms[i] = msi;
           mom[i] = momi;
-          p[i] = p[i] - momi;
+          STORE_P(i, LOAD_P(i) - momi);
         }
       }
     }
