@@ -95,12 +95,14 @@ def run_side_by_side(
     grad_scale: float = 1.0,
     skip_grad: Callable[[int, int], bool] | None = None,
     scheduler_step: bool = True,
+    engine: str = "auto",
 ) -> Run:
     """Run ``steps`` updates of both optimizers from identical initial params and gradients.
 
     ``kwargs`` may hold neutral descriptions (see :func:`translate`). ``groups``: a list of
     dicts ``{'idx': [param indices], **options}`` for group mode. ``skip_grad(step, i)``: no
-    gradient for param i at that step. Returns per-step max relative errors over all params.
+    gradient for param i at that step. ``engine``: the oar engine. Returns per-step max relative
+    errors over all params.
     """
     specs = specs or [Spec(s) for s in SHAPES]
     rng = np.random.default_rng(seed)
@@ -149,7 +151,7 @@ def run_side_by_side(
             p_arg.append({"params": [p_params[i] for i in g["idx"]], **{k: translate(v, "paddle") for k, v in opts.items()}})
             o_arg.append({"params": [t_params[i] for i in g["idx"]], **{k: translate(v, "oar") for k, v in opts.items()}})
     popt = paddle_cls(parameters=p_arg, **p_kwargs)
-    oopt = oar_cls(parameters=o_arg, **o_kwargs)
+    oopt = oar_cls(parameters=o_arg, engine=engine, **o_kwargs)
 
     run = Run(oar_opt=oopt, paddle_opt=popt)
     for step in range(steps):

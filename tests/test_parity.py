@@ -87,13 +87,16 @@ def _ids(cases):
     return out
 
 
+@pytest.mark.parametrize("engine", ["eager", "fused"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", list(CASES))
-def test_parity(name, dtype):
-    """Every case of the optimizer's option matrix, one test per (optimizer, dtype)."""
+def test_parity(name, dtype, engine):
+    """Every case of the optimizer's option matrix, one test per (optimizer, dtype, engine): the
+    eager reference rule and the fused C kernels (the compiled engine is tested against eager
+    in test_engine.py)."""
     for (kwargs, specs, groups), case_id in zip(CASES[name], _ids(CASES[name])):
         run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), kwargs, specs,
-                               dtype=dtype, groups=groups, steps=20)
+                               dtype=dtype, groups=groups, steps=20, engine=engine)
         try:
             check(run, dtype)
         except AssertionError as exc:
