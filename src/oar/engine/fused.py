@@ -68,8 +68,9 @@ class Kernel:
     """The fused form of a rule.
 
     Attributes:
-        source (str): C file under ``oar/kernels/`` defining ``oar_<name>_f32``/``_f64`` with the
-            ABI in ``common.h``; ``name`` is the file's stem.
+        source (str): C file under ``oar/kernels/`` defining ``oar_<name>_f32``, ``_f64`` and
+            optionally ``_bf16`` (float32 master weights) with the ABI in ``common.h``;
+            ``name`` is the file's stem.
         state (tuple[str]): element-wise state tensors (param shape), in the kernel's order.
         pows (tuple[str]): one-element state tensors the kernel reads and updates (beta pows).
         hypers (callable(dict) -> tuple[float] | None): one param's hyper-parameter dict (as the
@@ -371,9 +372,11 @@ def run_fused(rule, params, grads, states, hypers, fallback=None, wait: bool = T
             else:
                 _launch(bucket, [params[i] for i in idx], [grads[i] for i in idx], values)
                 continue
-            # some param of the bucket cannot run fused this step: the slow path
-            good = [i for i in idx if kernel.hypers(hypers[i]) is not None and _grad_ok(grads[i], dtype, params[i].numel())]
-            rest.extend(i for i in idx if i not in set(good))
+            # some param of the bucket cannot run fused this step: launch the others on their own
+            good = [i for i in idx if kernel.hypers(hypers[i]) is not None
+                    and _grad_ok(grads[i], dtype, params[i].numel())]
+            chosen = set(good)
+            rest.extend(i for i in idx if i not in chosen)
             if good:
                 sub = _Bucket(lib, kernel, dtype, good, params, states)
                 _launch(sub, [params[i] for i in good], [grads[i] for i in good],
@@ -390,7 +393,7 @@ def run_fused(rule, params, grads, states, hypers, fallback=None, wait: bool = T
 
 
 def _launch(bucket: _Bucket, params, grads, values) -> None:
-    g_buf, g_addr = _address([g.data_ptr() for g in grads], "Q")
+    g_buf, g_addr = _address([g.data_ptr() for g in grads], "Q")  # buffers live until return
     h_buf, h_addr = _address(values, "d")
     (_, p), (_, s), (_, w), (_, n) = bucket.arrays
     # What an in-place torch op does: autograd then refuses a backward through the old values.
