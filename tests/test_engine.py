@@ -433,3 +433,28 @@ def test_auto_builds_the_kernel_in_the_background_on_a_cold_cache(monkeypatch, t
     assert fused_counts[1:] == [len(params)] * 2
     assert any(f.name.endswith(".so") for f in tmp_path.iterdir())
     _assert_same(ref, ref_opt, params, opt)
+
+
+def test_two_fused_optimizers_over_the_same_params_keep_their_own_plans():
+    """Alternating steps of three optimizers over the same params: each keeps its own plan (none
+    is rebuilt at a later step) and state, and the results are eager's."""
+    def run(engine, rounds):
+        params = _params((torch.float32, torch.float64), seed=9)
+        opts = (oar.Adam(params, learning_rate=0.05, engine=engine),
+                oar.RMSProp(params, learning_rate=0.01, momentum=0.5, engine=engine),
+                oar.Adam(params, learning_rate=0.02, engine=engine))
+        plans = []
+        for k in range(rounds):
+            for opt in opts:
+                for p, g in zip(params, _grads(params, k)):
+                    p.grad = g
+                opt.step()
+            plans.append({key: plan for key, plan in F._plans.items() if key[1] == tuple(map(id, params))})
+        return params, opts, plans
+
+    got, got_opts, plans = run("fused", 3)
+    assert len(plans[0]) == 3
+    assert all(p.keys() == plans[0].keys() and all(p[k] is plans[0][k] for k in p) for p in plans)
+    ref, ref_opts, _ = run("eager", 3)
+    for ro, go in zip(ref_opts, got_opts):
+        _assert_same(ref, ro, got, go)

@@ -333,7 +333,8 @@ _plans: dict = {}
 
 
 def _plan_for(lib, kernel, rule, params, states) -> _Plan:
-    key = (rule, tuple(map(id, params)))
+    # the first state dict tells apart two optimizers over the same params (one plan each)
+    key = (rule, tuple(map(id, params)), id(states[0]) if states else 0)
     plan = _plans.get(key)
     if plan is None or not plan.valid(kernel, params, states):
         def drop(_, key=key):
