@@ -458,3 +458,15 @@ def test_two_fused_optimizers_over_the_same_params_keep_their_own_plans():
     ref, ref_opts, _ = run("eager", 3)
     for ro, go in zip(ref_opts, got_opts):
         _assert_same(ref, ro, got, go)
+
+
+def test_fused_compiler_error_warns_and_falls_back(monkeypatch, tmp_path):
+    """A compiler that fails (here: a flag it rejects) leaves no partial library behind; the
+    params take the fallback engine with a warning naming the failure."""
+    monkeypatch.setattr(F, "_libs", {})
+    monkeypatch.setattr(F, "_cache_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(F, "_FLAGS", F._FLAGS + ["-fno-such-flag-for-oar"])
+    with pytest.warns(RuntimeWarning, match="failed on"):
+        got = _run_shapes(oar.Lamb, {}, "fused", torch.float32, [(4, 3)])
+    assert not list(tmp_path.iterdir())
+    _assert_same(*_run_shapes(oar.Lamb, {}, "eager", torch.float32, [(4, 3)]), *got)

@@ -158,6 +158,8 @@ def _build(kernel: Kernel) -> None:
             src = os.path.join(_KERNEL_DIR, kernel.source)
             proc = subprocess.run([cc, *_FLAGS, src, "-o", tmp], capture_output=True, text=True)
             if proc.returncode != 0:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
                 raise RuntimeError(f"{cc} failed on {src}:\n{proc.stderr[-2000:]}")
             os.replace(tmp, path)
             _stats["builds"] += 1
