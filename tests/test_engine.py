@@ -470,3 +470,16 @@ def test_fused_compiler_error_warns_and_falls_back(monkeypatch, tmp_path):
         got = _run_shapes(oar.Lamb, {}, "fused", torch.float32, [(4, 3)])
     assert not list(tmp_path.iterdir())
     _assert_same(*_run_shapes(oar.Lamb, {}, "eager", torch.float32, [(4, 3)]), *got)
+
+
+def test_lamb_exclude_fn_is_called_once_per_param_per_step():
+    """As in Paddle: the user's exclude_from_weight_decay_fn runs once per param and step, even
+    though params with the same answer share one hyper-parameter dict."""
+    params = _params((torch.float32, torch.float64))
+    calls = []
+    opt = oar.Lamb(params, learning_rate=0.01, exclude_from_weight_decay_fn=lambda p: calls.append(p) or p.ndim == 1)
+    for k in range(2):
+        for p, g in zip(params, _grads(params, k)):
+            p.grad = g
+        opt.step()
+    assert len(calls) == 2 * len(params)

@@ -166,7 +166,7 @@ class Adam(Optimizer):
         if grad.is_sparse and regularizer is not None:
             raise RuntimeError("Adam don't support weight_decay with sparse parameters, please set it to None.")
 
-    def _hyper(self, group, param, dtype):
+    def _hyper(self, group, dtype, param_key):
         return {
             "beta1": as_float(group["beta1"]),
             "beta2": as_float(group["beta2"]),

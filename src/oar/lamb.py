@@ -116,11 +116,12 @@ class Lamb(Optimizer):
         }
 
     def _hyper_key(self, group, param):
+        """Whether ``exclude_from_weight_decay_fn`` excludes ``param`` (called once a step)."""
         fn = group["exclude_from_weight_decay_fn"]
         return fn is not None and bool(fn(param))
 
-    def _hyper(self, group, param, dtype):
-        decay = 0.0 if self._hyper_key(group, param) else as_float(group["lamb_weight_decay"])
+    def _hyper(self, group, dtype, param_key):
+        decay = 0.0 if param_key else as_float(group["lamb_weight_decay"])
         # Paddle's Lamb kernel takes float attributes: rounded to float32 even for float64 params.
         f32 = torch.float32
         return {

@@ -316,9 +316,10 @@ class Optimizer(torch.optim.Optimizer):
                 return own
         return group["weight_decay"]
 
-    def _hyper(self, group: dict, param: torch.Tensor, dtype: torch.dtype) -> dict[str, Any]:
-        """Keyword arguments of the rule for ``param`` (besides ``lr``), rounded for ``dtype``.
-        Called once per step for each distinct (dtype, lr, ``_hyper_key``) of a group."""
+    def _hyper(self, group: dict, dtype: torch.dtype, param_key) -> dict[str, Any]:
+        """Keyword arguments of the rule (besides ``lr``), rounded for ``dtype``, for the params
+        whose ``_hyper_key`` is ``param_key``. Called once per step for each distinct
+        (dtype, lr, ``_hyper_key``) of a group; the params sharing them share the dict."""
         return {}
 
     def _hyper_key(self, group: dict, param: torch.Tensor):
@@ -357,10 +358,11 @@ class Optimizer(torch.optim.Optimizer):
                 state.update(self._init_state(p, group))
             dtype = state_dtype(state.get("master_weight", p))
             lr = group["lr"] * (lr_multiplier(p) if list_mode else 1.0)
-            key = (dtype, lr, self._hyper_key(group, p))
+            param_key = self._hyper_key(group, p)
+            key = (dtype, lr, param_key)
             hyper = shared.get(key)
             if hyper is None:  # params with equal keys share one dict (engines only read it)
-                hyper = shared[key] = self._hyper(group, p, dtype)
+                hyper = shared[key] = self._hyper(group, dtype, param_key)
                 hyper["lr"] = round_to(lr, dtype)
             params.append(p)
             grads.append(g)

@@ -89,7 +89,7 @@ class RMSProp(Optimizer):
             "mean_grad": self._zeros(target),
         }
 
-    def _hyper(self, group, param, dtype):
+    def _hyper(self, group, dtype, param_key):
         # Paddle's kernel takes float attributes: rounded to float32 even for float64 params.
         f32 = torch.float32
         return {

@@ -51,7 +51,7 @@ from typing import Callable
 
 import torch
 
-__all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "eligible", "stats"]
+__all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "stats"]
 
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
 _FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off", "-std=c11",
@@ -245,11 +245,6 @@ def _element_states(kernel: Kernel, dtype) -> tuple:
 def _grad_ok(grad, dtype, numel) -> bool:
     return (type(grad) in _PLAIN and grad.dtype is dtype and grad.layout is torch.strided
             and grad.is_cpu and grad.numel() == numel and grad.is_contiguous())
-
-
-def eligible(kernel: Kernel, param, grad, state) -> bool:
-    """Whether the fused kernel may update this param (see the module docstring)."""
-    return _param_ok(kernel, param, state) and _grad_ok(grad, param.dtype, param.numel())
 
 
 def _address(values, typecode):
