@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from .optimizer import Optimizer, as_float
+from .algorithms import Algorithm, Peer, Traffic, register
 from .engine import fused as _fused
+from .optimizer import Optimizer, as_float
 
 __all__ = ["Adam", "adam_update"]
 
@@ -184,3 +185,18 @@ def _fused_hypers(hyper):
 
 _fused.register(adam_update, _fused.Kernel("adam.c", ("moment1", "moment2"),
                                            ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))
+
+
+def _torch_adam(**options: object) -> Peer:
+    label = ", ".join(f"{k}={v}" for k, v in options.items())
+    return Peer(f"torch.Adam({label})", "torch",
+                lambda params, lr, _: torch.optim.Adam(params, lr=lr, **options))
+
+
+register(Algorithm(
+    name="Adam", cls=Adam, rule=adam_update,
+    traffic=Traffic(1, 1, 1, 4, "Adam: reads p,g,m,v; writes p,m,v (3P+4S)"),
+    multi_precision=True,
+    demo={"peak_lr": 5e-3, "weight_decay": 1e-4},
+    peers=(_torch_adam(foreach=False), _torch_adam(foreach=True), _torch_adam(fused=True)),
+))

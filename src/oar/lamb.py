@@ -6,8 +6,9 @@ import numbers
 
 import torch
 
-from .optimizer import Optimizer, as_float, round_to
+from .algorithms import Algorithm, Peer, Traffic, load_peer_class, register
 from .engine import fused as _fused
+from .optimizer import Optimizer, as_float
 
 __all__ = ["Lamb", "lamb_update"]
 
@@ -69,6 +70,7 @@ class Lamb(Optimizer):
 
     _torch_kwarg_hints = {"weight_decay": "lamb_weight_decay (Lamb has no coupled weight_decay argument)"}
     _callable_keys = ("exclude_from_weight_decay_fn",)
+    _float32_hypers = frozenset({"beta1", "beta2", "epsilon", "weight_decay"})  # float attributes
 
     def __init__(
         self,
@@ -121,14 +123,11 @@ class Lamb(Optimizer):
         return fn is not None and bool(fn(param))
 
     def _hyper(self, group, dtype, param_key):
-        decay = 0.0 if param_key else as_float(group["lamb_weight_decay"])
-        # Paddle's Lamb kernel takes float attributes: rounded to float32 even for float64 params.
-        f32 = torch.float32
         return {
-            "beta1": round_to(as_float(group["beta1"]), f32),
-            "beta2": round_to(as_float(group["beta2"]), f32),
-            "epsilon": round_to(as_float(group["epsilon"]), f32),
-            "weight_decay": round_to(decay, f32),
+            "beta1": as_float(group["beta1"]),
+            "beta2": as_float(group["beta2"]),
+            "epsilon": as_float(group["epsilon"]),
+            "weight_decay": 0.0 if param_key else as_float(group["lamb_weight_decay"]),
             "always_adapt": self._always_adapt,
         }
 
@@ -142,3 +141,18 @@ def _fused_hypers(hyper):
 
 _fused.register(lamb_update, _fused.Kernel("lamb.c", ("moment1", "moment2"),
                                            ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))
+
+
+register(Algorithm(
+    name="Lamb", cls=Lamb, rule=lamb_update,
+    traffic=Traffic(2, 1, 1, 6, "Lamb, two passes: reads p,g,m,v, writes m,v; reads p,m,v, writes p (4P+6S)"),
+    multi_precision=True,
+    demo={"peak_lr": 2e-2, "lamb_weight_decay": 1e-2},
+    bench={"lamb_weight_decay": 0.01},
+    peers=(
+        Peer("pytorch_optimizer.Lamb", "pytorch_optimizer",
+             lambda params, lr, _: load_peer_class("pytorch_optimizer:Lamb")(params, lr=lr, weight_decay=0.01)),
+        Peer("timm.Lamb", "timm",
+             lambda params, lr, _: load_peer_class("timm.optim.lamb:Lamb")(params, lr=lr, weight_decay=0.01)),
+    ),
+))

@@ -120,6 +120,9 @@ class Optimizer(torch.optim.Optimizer):
     # Subclasses: extra torch-name hints, the group keys that hold callables (not saved).
     _torch_kwarg_hints: ClassVar[dict[str, str]] = {}
     _callable_keys: ClassVar[tuple[str, ...]] = ()
+    # Subclasses: the hyper-parameters Paddle's kernel takes as C++ float attributes (rounded to
+    # float32 even for float64 params); the others are cast to the kernel's type. See _hypers_for.
+    _float32_hypers: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -322,6 +325,22 @@ class Optimizer(torch.optim.Optimizer):
         (dtype, lr, ``_hyper_key``) of a group; the params sharing them share the dict."""
         return {}
 
+    def _hypers_for(self, group: dict, dtype: torch.dtype, param_key) -> dict[str, Any]:
+        """``_hyper``'s values as Paddle's kernel for ``dtype`` sees them: every float rounded
+        to ``dtype`` (the kernel's type T), after rounding to float32 those in
+        ``_float32_hypers`` (C++ ``float`` attributes in Paddle). The rule, and every engine,
+        then computes derived constants (1 - beta, bias corrections) from the rounded values in
+        T, as Paddle's kernels do: rounding ``1 - beta`` computed from the unrounded beta
+        instead disagrees with the float32 beta pows and moves early float32 Adam updates by
+        ~6e-6 (beta2=0.999)."""
+        hyper = self._hyper(group, dtype, param_key)
+        for name, value in hyper.items():
+            if type(value) is float:  # flags (bool) and tensors are left as they are
+                if name in self._float32_hypers:
+                    value = round_to(value, torch.float32)
+                hyper[name] = round_to(value, dtype)
+        return hyper
+
     def _hyper_key(self, group: dict, param: torch.Tensor):
         """What, besides dtype and lr, makes ``_hyper`` differ between params of a group."""
         return None
@@ -362,7 +381,7 @@ class Optimizer(torch.optim.Optimizer):
             key = (dtype, lr, param_key)
             hyper = shared.get(key)
             if hyper is None:  # params with equal keys share one dict (engines only read it)
-                hyper = shared[key] = self._hyper(group, dtype, param_key)
+                hyper = shared[key] = self._hypers_for(group, dtype, param_key)
                 hyper["lr"] = round_to(lr, dtype)
             params.append(p)
             grads.append(g)

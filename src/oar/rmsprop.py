@@ -2,12 +2,14 @@
 Graves, 2013, arXiv:1308.0850) with ``paddle.optimizer.RMSProp``'s numerics (spec §2.7)."""
 from __future__ import annotations
 
+import inspect
 import numbers
 
 import torch
 
-from .optimizer import Optimizer, round_to
+from .algorithms import Algorithm, Peer, Traffic, register
 from .engine import fused as _fused
+from .optimizer import Optimizer
 
 __all__ = ["RMSProp", "rmsprop_update"]
 
@@ -52,6 +54,7 @@ class RMSProp(Optimizer):
     """
 
     _torch_kwarg_hints = {"alpha": "rho"}
+    _float32_hypers = frozenset({"rho", "epsilon", "momentum"})  # Paddle's float attributes
 
     def __init__(
         self,
@@ -90,12 +93,10 @@ class RMSProp(Optimizer):
         }
 
     def _hyper(self, group, dtype, param_key):
-        # Paddle's kernel takes float attributes: rounded to float32 even for float64 params.
-        f32 = torch.float32
         return {
-            "rho": round_to(group["rho"], f32),
-            "epsilon": round_to(group["epsilon"], f32),
-            "momentum": round_to(group["momentum"], f32),
+            "rho": float(group["rho"]),
+            "epsilon": float(group["epsilon"]),
+            "momentum": float(group["momentum"]),
             "centered": group["centered"],
         }
 
@@ -108,3 +109,28 @@ def _fused_hypers(hyper):
 
 _fused.register(rmsprop_update, _fused.Kernel("rmsprop.c", ("momentum", "mean_square", "mean_grad"),
                                               (), _fused_hypers))
+
+
+_TRAFFIC = Traffic(1, 1, 1, 4, "RMSProp (Paddle's, uncentered): reads p,g,ms,mom; writes p,ms,mom (3P+4S)")
+_TORCH_NO_MOMENTUM = Traffic(1, 1, 1, 2, "torch RMSprop, momentum=0: reads p,g,sq; writes p,sq (3P+2S)")
+
+
+def _torch_rmsprop(**flags: object) -> Peer:
+    label = ", ".join(f"{k}={v}" for k, v in flags.items())
+    return Peer(
+        f"torch.RMSprop({label})", "torch",
+        lambda params, lr, o: torch.optim.RMSprop(params, lr=lr, alpha=0.95, eps=1e-6,
+                                                  momentum=o["momentum"], **flags),
+        traffic=lambda o: _TORCH_NO_MOMENTUM if o["momentum"] == 0 else _TRAFFIC,
+        note="torch's eps is outside the sqrt; momentum=0 keeps no buffer",
+    )
+
+
+register(Algorithm(
+    name="RMSProp", cls=RMSProp, rule=rmsprop_update, traffic=_TRAFFIC,
+    multi_precision=False, required_lr=True,
+    demo={"peak_lr": 5e-3, "weight_decay": 1e-4, "rho": 0.95},
+    bench_options={"momentum": 0.0},
+    peers=(_torch_rmsprop(foreach=False), _torch_rmsprop(foreach=True))
+    + ((_torch_rmsprop(fused=True),) if "fused" in inspect.signature(torch.optim.RMSprop).parameters else ()),
+))

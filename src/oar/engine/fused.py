@@ -54,8 +54,11 @@ import torch
 __all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "stats"]
 
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
-_FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-ffp-contract=off", "-std=c11",
-          "-shared", "-fPIC"]
+_FLAGS = ["-O3", "-fopenmp", "-fno-math-errno", "-ffp-contract=off", "-std=c11", "-shared", "-fPIC"]
+#: Environment variable naming the ISA the kernels are built for (``-march=``): ``native`` by
+#: default; ``x86-64`` (SSE2 only) builds for the baseline, so that the tests can run the same
+#: kernels on any x86-64 machine and an ISA-dependent assumption fails everywhere (.ci/run does).
+MARCH_ENV = "OAR_FUSED_MARCH"
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16"}
 # the state's dtype for a param dtype; bfloat16 params go through a float32 master weight
 _STATE_DTYPE = {torch.float32: torch.float32, torch.float64: torch.float64,
@@ -122,6 +125,18 @@ def _cache_dir() -> str:
         return os.path.join(base, "oar", "kernels")
 
 
+def _flags() -> list[str]:
+    """The compiler flags, ``-march`` from ``$OAR_FUSED_MARCH`` (default ``native``).
+
+    Raises:
+        ValueError: ``$OAR_FUSED_MARCH`` is not a plain ISA name.
+    """
+    march = os.environ.get(MARCH_ENV, "").strip() or "native"
+    if not all(c.isalnum() or c in "-_.+" for c in march):
+        raise ValueError(f"${MARCH_ENV} must name an ISA for -march= (e.g. native, x86-64), got {march!r}")
+    return [f"-march={march}", *_FLAGS]
+
+
 def _cpu_id() -> str:
     """What ``-march=native`` depends on: the CPU's model and feature flags."""
     try:
@@ -140,7 +155,7 @@ def _lib_path(kernel: Kernel, cc: str) -> str:
         if name == os.path.basename(kernel.source) or name.endswith(".h"):
             with open(os.path.join(_KERNEL_DIR, name), "rb") as f:
                 h.update(name.encode() + f.read())
-    h.update(" ".join([cc, *_FLAGS, _cpu_id(), sys.platform]).encode())
+    h.update(" ".join([cc, *_flags(), _cpu_id(), sys.platform]).encode())
     return os.path.join(_cache_dir(), f"oar_{kernel.name}_{h.hexdigest()[:16]}.so")
 
 
@@ -156,7 +171,7 @@ def _build(kernel: Kernel) -> None:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
             src = os.path.join(_KERNEL_DIR, kernel.source)
-            proc = subprocess.run([cc, *_FLAGS, src, "-o", tmp], capture_output=True, text=True)
+            proc = subprocess.run([cc, *_flags(), src, "-o", tmp], capture_output=True, text=True)
             if proc.returncode != 0:
                 if os.path.exists(tmp):
                     os.remove(tmp)
@@ -169,7 +184,7 @@ def _build(kernel: Kernel) -> None:
                 fn = getattr(lib, f"oar_{kernel.name}_{suffix}")
             except AttributeError:  # no kernel for this dtype (bf16 is optional)
                 continue
-            fn.restype = None
+            fn.restype = ctypes.c_int
             fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 6 + [ctypes.c_int]
             _fns[kernel.source, dtype] = fn
     except Exception as e:  # noqa: BLE001 - any failure means: use the fallback engine
@@ -397,4 +412,7 @@ def _launch(bucket: _Bucket, params, grads, values) -> None:
     # What an in-place torch op does: autograd then refuses a backward through the old values.
     # Done before the kernel, while these objects are still in cache (the kernel evicts them).
     torch.autograd.graph.increment_version(params)
-    bucket.fn(len(bucket.idx), p, g_addr, s, w, n, h_addr, torch.get_num_threads())
+    if bucket.fn(len(bucket.idx), p, g_addr, s, w, n, h_addr, torch.get_num_threads()) != 0:
+        # the kernel allocates its scratch before writing anything: nothing has changed
+        raise MemoryError(f"oar: the fused kernel could not allocate its scratch memory for "
+                          f"{len(bucket.idx)} params")

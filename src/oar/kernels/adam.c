@@ -9,19 +9,20 @@
 #define OAR_NSTATE 2
 #include "dtypes.h"
 #else
-void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
-          int nthreads) {
+int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
+         int nthreads) {
   enum { NK = 6 };
   REAL *k = malloc(sizeof(REAL) * NK * (T > 0 ? T : 1));
-  if (!k) return;
+  if (!k) return OAR_ENOMEM;
   for (int64_t t = 0; t < T; t++) {
     const double *h = H + 4 * t;
     REAL b1p = *W[2 * t], b2p = *W[2 * t + 1];
     REAL bc2 = SQRT((REAL)1 - b2p);                        /* sqrt(1 - beta2^t) */
-    k[NK * t + 0] = (REAL)h[1];                            /* beta1 */
-    k[NK * t + 1] = (REAL)(1.0 - h[1]);                    /* 1 - beta1 */
-    k[NK * t + 2] = (REAL)h[2];                            /* beta2 */
-    k[NK * t + 3] = (REAL)(1.0 - h[2]);                    /* 1 - beta2 */
+    const REAL b1 = (REAL)h[1], b2 = (REAL)h[2];
+    k[NK * t + 0] = b1;                                    /* beta1 */
+    k[NK * t + 1] = (REAL)1 - b1;                          /* 1 - beta1, in REAL */
+    k[NK * t + 2] = b2;                                    /* beta2 */
+    k[NK * t + 3] = (REAL)1 - b2;                          /* 1 - beta2, in REAL */
     k[NK * t + 4] = ((REAL)h[0] * bc2) / ((REAL)1 - b1p);  /* alpha = lr bc2 / (1 - beta1^t) */
     k[NK * t + 5] = (REAL)h[3] * bc2;                      /* epsilon bc2 */
   }
@@ -50,5 +51,6 @@ void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, c
     *W[2 * t + 1] = *W[2 * t + 1] * k[NK * t + 2];
   }
   free(k);
+  return 0;
 }
 #endif

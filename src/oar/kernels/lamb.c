@@ -24,8 +24,8 @@
   m[i] = mi;                                                    \
   v[i] = vi;                                                    \
   REAL r = (mi * r1) / (SQRT(vi * r2) + eps) + wd * pi;
-void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
-          int nthreads) {
+int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
+         int nthreads) {
   enum { NK = 10 };
   int64_t total = oar_total(T, N);
   int nt = oar_threads(total, nthreads);
@@ -35,16 +35,16 @@ void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, c
   if (!k || !part) {
     free(k);
     free(part);
-    return;
+    return OAR_ENOMEM;
   }
   for (int64_t t = 0; t < T; t++) {
     const double *h = H + 6 * t;
     REAL b1p = *W[2 * t], b2p = *W[2 * t + 1];
     REAL *kt = k + NK * t;
     kt[0] = (REAL)h[1];                     /* beta1 */
-    kt[1] = (REAL)(1.0 - h[1]);             /* 1 - beta1 */
+    kt[1] = (REAL)1 - kt[0];                /* 1 - beta1, in REAL */
     kt[2] = (REAL)h[2];                     /* beta2 */
-    kt[3] = (REAL)(1.0 - h[2]);             /* 1 - beta2 */
+    kt[3] = (REAL)1 - kt[2];                /* 1 - beta2, in REAL */
     kt[4] = (REAL)1 / ((REAL)1 - b1p);      /* 1 / (1 - beta1^t) */
     kt[5] = (REAL)1 / ((REAL)1 - b2p);      /* 1 / (1 - beta2^t) */
     kt[6] = (REAL)h[3];                     /* epsilon */
@@ -117,6 +117,7 @@ void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, c
   }
   free(k);
   free(part);
+  return 0;
 }
 #undef LAMB_PASS1_R
 #endif

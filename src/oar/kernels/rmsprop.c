@@ -8,8 +8,8 @@
 #define OAR_NSTATE 3
 #include "dtypes.h"
 #else
-void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
-          int nthreads) {
+int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
+         int nthreads) {
   (void)W;
   int64_t total = oar_total(T, N);
 #pragma omp parallel num_threads(oar_threads(total, nthreads))
@@ -18,7 +18,7 @@ void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, c
     oar_range(total, OAR_THREAD_ID(), OAR_NUM_THREADS(), &lo, &hi);
     OAR_FOR_PIECES(T, N, lo, hi) {
       const double *h = H + 5 * t;
-      const REAL lr = (REAL)h[0], rho = (REAL)h[1], c = (REAL)(1.0 - h[1]), eps = (REAL)h[2];
+      const REAL lr = (REAL)h[0], rho = (REAL)h[1], c = (REAL)1 - rho, eps = (REAL)h[2];
       const REAL mu = (REAL)h[3];
       OAR_PIECE_PG
       REAL *restrict mom = S[NSA * t] + off;
@@ -49,5 +49,6 @@ void NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, c
       }
     }
   }
+  return 0;
 }
 #endif
