@@ -14,4 +14,6 @@ def _fused_kernels_built():
     from oar.engine import fused
 
     for kernel in {k.source: k for k in fused._kernels.values()}.values():
-        fused.library(kernel)
+        assert fused.library(kernel) is not None, (
+            f"the fused {kernel.name} kernel did not build (${fused.MARCH_ENV}="
+            f"{os.environ.get(fused.MARCH_ENV, 'native')!r})")

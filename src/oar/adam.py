@@ -28,7 +28,7 @@ def adam_update(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad=False,
     m, v = state["moment1"], state["moment2"]
     b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
     m.mul_(beta1).add_(grad * (1 - beta1))
-    v.mul_(beta2).add_(grad * grad * (1 - beta2))
+    v.mul_(beta2).add_(grad * (1 - beta2) * grad)  # ((1-β2) g) g: Paddle's order
     if amsgrad:
         v = torch.maximum(state["moment2_max"], v, out=state["moment2_max"])
     bc2 = (1 - b2p).sqrt()

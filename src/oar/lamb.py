@@ -26,7 +26,7 @@ def lamb_update(param, grad, state, *, lr, beta1, beta2, epsilon, weight_decay, 
     m, v = state["moment1"], state["moment2"]
     b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
     m.mul_(beta1).add_(grad * (1 - beta1))
-    v.mul_(beta2).add_(grad * grad * (1 - beta2))
+    v.mul_(beta2).add_(grad * (1 - beta2) * grad)  # ((1-β2) g) g: Paddle's order
     r = (m / (1 - b1p)) / ((v / (1 - b2p)).sqrt() + epsilon) + weight_decay * param
     p_norm = torch.linalg.vector_norm(param)
     r_norm = torch.linalg.vector_norm(r)

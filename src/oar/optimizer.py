@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -62,6 +63,46 @@ def state_dtype(param: torch.Tensor) -> torch.dtype:
 def as_float(value) -> float:
     """A hyper-parameter given as a number or a 1-element tensor, as a Python float."""
     return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def _zero_defaults() -> dict[str, Any]:
+    """The constructor keywords of the ``ZeroRedundancyOptimizer`` that is building this
+    optimizer, or ``{}``.
+
+    ZeRO (``torch.distributed.optim``) calls ``optimizer_class(groups, **defaults)`` with every
+    group dict already filled with its ``defaults`` (torch's convention: a constructor keyword is
+    a per-group default). In Paddle's vocabulary a group's ``learning_rate`` is a *multiplier*,
+    so the base lr copied into a group must be read as 1.0, while a multiplier the user gave a
+    group is kept. The two are told apart by who calls: only inside ZeRO is a group's
+    ``learning_rate`` equal to the constructor's taken as the copy (a multiplier equal to the base
+    lr itself cannot be given through ZeRO; give the base lr as a scheduler, or another value).
+    Groups ZeRO adds later (``add_param_group``) are read the same way."""
+    frame = sys._getframe(1)
+    for _ in range(12):  # ZeRO -> subclass __init__ -> torch-convention wrapper -> here
+        if frame is None:
+            break
+        if frame.f_code.co_name == "_init_local_optimizer":
+            owner = frame.f_locals.get("self")
+            zero = _zero_class()
+            if zero is not None and isinstance(owner, zero):
+                return dict(owner.defaults)
+        frame = frame.f_back
+    return {}
+
+
+def _zero_class() -> type | None:
+    try:
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+    except (ImportError, RuntimeError):  # torch built without distributed
+        return None
+    return ZeroRedundancyOptimizer
+
+
+def _same_lr(a: Any, b: Any) -> bool:
+    """Equal learning rates: the same scheduler object, or equal numbers."""
+    if isinstance(a, LRScheduler) or isinstance(b, LRScheduler):
+        return a is b
+    return not isinstance(a, bool) and isinstance(a, numbers.Real) and isinstance(b, numbers.Real) and a == b
 
 
 def _accept_torch_convention(init: Callable) -> Callable:
@@ -167,6 +208,7 @@ class Optimizer(torch.optim.Optimizer):
         self._multi_precision = multi_precision
         self._engine = "auto"
         self._synced_base_lr: float | None = None
+        self._wrapper_lr = _zero_defaults().get("learning_rate")
         self._validate_group(dict(options or {}))
         groups, self._list_mode = parse_parameters(parameters)
         defaults = {
@@ -190,9 +232,9 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)
         mult = group.get("learning_rate", 1.0)
-        if mult is self._learning_rate:
-            # A wrapper (e.g. ZeroRedundancyOptimizer) copied the constructor's learning_rate
-            # into every group: that is the base lr, not a multiplier.
+        if self._wrapper_lr is not None and _same_lr(mult, self._wrapper_lr):
+            # ZeroRedundancyOptimizer filled the group with its constructor's learning_rate:
+            # that is the base lr, not a multiplier (see _zero_defaults).
             mult = 1.0
         if isinstance(mult, bool) or not isinstance(mult, numbers.Real):
             raise TypeError(
@@ -313,11 +355,16 @@ class Optimizer(torch.optim.Optimizer):
 
     # ------------------------------------------------------------------ the step
     def _regularizer_for(self, param: torch.Tensor, group: dict, list_mode: bool):
+        """Paddle's precedence: in list mode a param's own regularizer, else the group's
+        ``weight_decay``; a group's ``None`` means the optimizer's ``weight_decay`` (Paddle writes
+        the group's value into ``param.regularizer``, and a None there falls back to the
+        optimizer's; checked against Paddle 3.3.1)."""
         if list_mode:
             own = getattr(param, "regularizer", None)
             if own is not None:
                 return own
-        return group["weight_decay"]
+        reg = group["weight_decay"]
+        return self.defaults["weight_decay"] if reg is None else reg
 
     def _hyper(self, group: dict, dtype: torch.dtype, param_key) -> dict[str, Any]:
         """Keyword arguments of the rule (besides ``lr``), rounded for ``dtype``, for the params

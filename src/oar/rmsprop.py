@@ -25,7 +25,7 @@ def rmsprop_update(param, grad, state, *, lr, rho, epsilon, momentum, centered=F
     ``state``: ``momentum``, ``mean_square``, ``mean_grad`` (all param shape).
     """
     mom, ms = state["momentum"], state["mean_square"]
-    ms.mul_(rho).add_(grad * grad * (1 - rho))
+    ms.mul_(rho).add_(grad * (1 - rho) * grad)  # ((1-ρ) g) g: Paddle's order
     if centered:
         mg = state["mean_grad"]
         mg.mul_(rho).add_(grad * (1 - rho))

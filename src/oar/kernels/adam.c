@@ -39,7 +39,7 @@ int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, co
       for (int64_t i = 0; i < n; i++) {
         REAL gi = LOAD_G(i);
         REAL mi = m[i] * b1 + gi * c1;
-        REAL vi = v[i] * b2 + (gi * gi) * c2;
+        REAL vi = v[i] * b2 + (c2 * gi) * gi;
         m[i] = mi;
         v[i] = vi;
         STORE_P(i, LOAD_P(i) - (mi / (SQRT(vi) + eps)) * alpha);

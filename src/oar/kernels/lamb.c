@@ -20,7 +20,7 @@
 #define LAMB_PASS1_R                                            \
   REAL gi = LOAD_G(i), pi = LOAD_P(i);                          \
   REAL mi = m[i] * b1 + gi * c1;                                \
-  REAL vi = v[i] * b2 + (gi * gi) * c2;                         \
+  REAL vi = v[i] * b2 + (c2 * gi) * gi;                         \
   m[i] = mi;                                                    \
   v[i] = vi;                                                    \
   REAL r = (mi * r1) / (SQRT(vi * r2) + eps) + wd * pi;

@@ -28,7 +28,7 @@ int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, co
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
           REAL gi = LOAD_G(i);
-          REAL msi = ms[i] * rho + (gi * gi) * c;
+          REAL msi = ms[i] * rho + (c * gi) * gi;
           REAL mgi = mg[i] * rho + gi * c;
           REAL momi = mom[i] * mu + (lr * gi) / SQRT((msi - mgi * mgi) + eps);
           ms[i] = msi;
@@ -40,7 +40,7 @@ int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, co
 #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
           REAL gi = LOAD_G(i);
-          REAL msi = ms[i] * rho + (gi * gi) * c;
+          REAL msi = ms[i] * rho + (c * gi) * gi;
           REAL momi = mom[i] * mu + (lr * gi) / SQRT(msi + eps);
           ms[i] = msi;
           mom[i] = momi;
