@@ -1,36 +1,39 @@
-"""Shared helpers for the engine timing scripts (not part of the package)."""
+"""Shared pieces of the engine timing scripts (not part of the package): they run from a
+checkout (``src/`` is put on the path), on ``oar bench``'s parameter set, with oar's optimizers
+built as ``oar bench`` builds them (:mod:`oar.bench.rows`)."""
 from __future__ import annotations
 
-import time
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
 
-import torch
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
 
+import torch  # noqa: E402
 
-def transformer_shapes(vocab=8000, d=768, blocks=3, ff=3072):
-    """The 27.4M-param transformer-shaped set of issue 3 (51 tensors)."""
-    shapes = [(vocab, d)]
-    for _ in range(blocks):
-        for _ in range(4):
-            shapes += [(d, d), (d,)]
-        shapes += [(d, ff), (ff,), (ff, d), (d,)]
-        shapes += [(d,), (d,), (d,), (d,)]
-    shapes += [(d,), (d,)]
-    return shapes
+from oar import algorithms  # noqa: E402
+from oar.bench.params import build_param_set  # noqa: E402
+from oar.bench.rows import oar_optimizer, options_of, sizes  # noqa: E402
 
-
-def make_params(shapes, dtype=torch.float32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    params = [torch.randn(s, generator=g).to(dtype).requires_grad_() for s in shapes]
-    for p in params:
-        p.grad = torch.randn(p.shape, generator=g).to(dtype)
-    return params
+__all__ = ["algorithms", "build_param_set", "make_params", "make_optimizer"]
 
 
-def median_ms(fn, reps):
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1e3)
-    times.sort()
-    return times[len(times) // 2]
+def make_params(scale: float = 1.0, dtype: torch.dtype = torch.float32, seed: int = 0) -> list[torch.Tensor]:
+    """A fresh copy of the bench's transformer-shaped set (27.4M params at ``scale=1``), with
+    gradients."""
+    return build_param_set(scale, dtype, seed).torch_params()
+
+
+def make_optimizer(key: str, params: list[torch.Tensor], engine: str, lr: float = 1e-3,
+                   options: Mapping[str, Any] | None = None) -> Any:
+    """oar's optimizer of the algorithm ``key`` (``'adam'``) over ``params``, as ``oar bench``
+    builds it: its bench keywords, its ``bench_options`` overridden by ``options``, and float32
+    master weights for 16-bit params where it takes them.
+
+    Raises:
+        KeyError: no algorithm ``key``.
+    """
+    algorithm = algorithms.get(key)
+    low = sizes(params[0].dtype)[2]
+    return oar_optimizer(algorithm, params, lr, engine, options_of(algorithm, options), low)

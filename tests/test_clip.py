@@ -1,4 +1,4 @@
-"""oar.clip and oar.regularizer side by side with real Paddle 3.3.1 (spec §4, §3.2, §1)."""
+"""oar.clip and oar.regularizer side by side with real Paddle 3.3.1 (Paddle's documented clipping and regularization)."""
 from __future__ import annotations
 
 import json
@@ -149,7 +149,7 @@ def test_global_norm_inf_and_nan(auto_skip):
         pd_out = c(pd_pairs(arrays))
         t_out = oc.ClipGradByGlobalNorm(1.0, auto_skip_clip=auto_skip)(t_pairs(arrays))
         compare_lists(pd_out, t_out)
-    # spec §4: inf -> scale 0 (finite -> 0, inf -> NaN).
+    # Paddle: inf -> scale 0 (finite -> 0, inf -> NaN).
     t_out = oc.ClipGradByGlobalNorm(1.0, auto_skip_clip=auto_skip)(t_pairs(inf_arrays))
     assert math.isnan(t_out[0][1][0].item()) and t_out[0][1][1:].abs().sum().item() == 0
     assert t_out[1][1].abs().sum().item() == 0
@@ -702,7 +702,7 @@ def test_regularizer_matches_paddle_sgd(dtype, name, coeff):
 
 
 def test_regularizer_clip_then_decay_order():
-    # spec §4 example: SGD(lr=1, weight_decay=1.0, ClipGradByValue(0.1)), p=1, g=5 -> p = 1-(0.1+1).
+    # Paddle's clipping example: SGD(lr=1, weight_decay=1.0, ClipGradByValue(0.1)), p=1, g=5 -> p = 1-(0.1+1).
     p = paddle.create_parameter(shape=[1], dtype="float32", default_initializer=paddle.nn.initializer.Assign(np.ones(1, "float32")))
     p.grad = paddle.to_tensor(np.array([5.0], "float32"))
     paddle.optimizer.SGD(learning_rate=1.0, parameters=[p], weight_decay=1.0,

@@ -16,11 +16,14 @@ pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
 from oar import demo  # noqa: E402
+from oar.algorithms import algorithms  # noqa: E402
 from oar.cli import main  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 TABLE_HEADER = ("optimizer", "final train loss", "test accuracy (%)", "seconds")
+KEYS = [a.key for a in algorithms()]  # "adam", "lamb", "rmsprop", ...
+NAMES = [a.name for a in algorithms()]  # "Adam", "Lamb", "RMSProp", ...
 
 
 def _env() -> dict[str, str]:
@@ -46,7 +49,7 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     header = next(line for line in lines if line.startswith("optimizer"))
     for title in TABLE_HEADER:
         assert title in header
-    for display in ("Adam", "Lamb", "RMSProp"):
+    for display in NAMES:
         row = next(line for line in lines if line.split()[:1] == [display])
         loss, acc, secs = (float(v) for v in row.split()[1:])
         assert loss > 0 and 0 <= acc <= 100 and secs >= 0
@@ -56,9 +59,9 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
     assert png.stat().st_size > 10_000
     payload = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert payload["config"]["epochs"] == 1 and payload["config"]["seed"] == 1
-    assert payload["config"]["optimizers"] == ["adam", "lamb", "rmsprop"]
+    assert payload["config"]["optimizers"] == KEYS
     results = payload["results"]
-    assert [r["optimizer"] for r in results] == ["adam", "lamb", "rmsprop"]
+    assert [r["optimizer"] for r in results] == KEYS
     steps_per_epoch = math.ceil(1347 / demo.BATCH_SIZE)
     for r in results:
         for key in ("final_train_loss", "test_accuracy", "seconds", "test_loss", "final_lr"):
@@ -78,7 +81,7 @@ def test_single_optimizer_and_outputs_overwritten(tmp_path, capsys):
     (tmp_path / "results.json").write_text("stale")
     assert main(["demo", "--optimizer", "rmsprop", "--epochs", "1", "--out", str(tmp_path), "--no-progress"]) == 0
     stdout = capsys.readouterr().out
-    rows = [line.split()[0] for line in stdout.splitlines() if line.split()[:1] in (["Adam"], ["Lamb"], ["RMSProp"])]
+    rows = [line.split()[0] for line in stdout.splitlines() if line.split()[:1] in ([n] for n in NAMES)]
     assert rows == ["RMSProp"]
     payload = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert [r["optimizer"] for r in payload["results"]] == ["rmsprop"]
@@ -127,12 +130,16 @@ def test_make_optimizer_uses_schedule_clip_and_decay():
     import oar
 
     model = demo.build_model()
-    for name, cls in (("adam", oar.Adam), ("lamb", oar.Lamb), ("rmsprop", oar.RMSProp)):
+    for name, cls in ((a.key, a.cls) for a in algorithms()):
         opt, sched = demo.make_optimizer(name, model, steps_per_epoch=10, epochs=3)
         assert isinstance(opt, cls)
         assert isinstance(sched, oar.lr.LinearWarmup)
         assert isinstance(sched.learning_rate, oar.lr.CosineAnnealingDecay)
         assert isinstance(opt._grad_clip, oar.ClipGradByGlobalNorm)
+        for key, value in demo.CONFIGS[name].items():  # the table's demo keywords, a float decay as L2Decay
+            if key in opt.param_groups[0]:
+                expected = oar.L2Decay(value) if key == "weight_decay" else value
+                assert repr(opt.param_groups[0][key]) == repr(expected), (name, key)
         assert opt.get_lr() == 0.0  # warm-up starts from 0
         lrs = []
         for _ in range(30):
@@ -157,7 +164,7 @@ def test_top_level_help(capsys, wide_terminal):
     assert exc.value.code == 0
     text = capsys.readouterr().out
     assert "usage: oar" in text
-    for word in ("demo", "bench", "Adam", "Lamb", "RMSProp", "oar <command> --help", "--version"):
+    for word in ("demo", "bench", *NAMES, "oar <command> --help", "--version"):
         assert word in text
 
 
@@ -170,7 +177,7 @@ def test_demo_help(capsys, wide_terminal):
                  "load_digits", "LinearWarmup", "CosineAnnealingDecay", "ClipGradByGlobalNorm",
                  "L2Decay", "lamb_weight_decay", "loss_curves.png", "results.json",
                  "test accuracy", "pip install 'oar[demo]'", "default 10", "default 0",
-                 "./oar-demo-out", "adam,lamb,rmsprop,all"):
+                 "./oar-demo-out", ",".join([*KEYS, "all"])):
         assert word in text, word
 
 

@@ -397,7 +397,7 @@ def test_missing_scheduler_state_raises_like_paddle():
 
 
 # Both runs take the same engine: the engines agree only to float rounding, and how closely
-# depends on the CPU (torch's AVX2 float32 sqrt is off by one ulp in ~20% of elements, the fused
+# depends on the CPU (torch's float32 sqrt is off by one ulp in ~20% of elements on AMD EPYC, the fused
 # kernels' sqrt is IEEE-exact). float16 has no fused kernel.
 @pytest.mark.parametrize("low,engine", [(torch.bfloat16, "eager"), (torch.float16, "eager"),
                                         (torch.bfloat16, "fused")])

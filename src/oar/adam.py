@@ -1,4 +1,5 @@
-"""Adam (Kingma & Ba, 2015, arXiv:1412.6980) with ``paddle.optimizer.Adam``'s numerics (spec §2.4)."""
+"""Adam (Kingma & Ba, 2015, arXiv:1412.6980) with ``paddle.optimizer.Adam``'s numerics
+(https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Adam_en.html)."""
 from __future__ import annotations
 
 import torch
@@ -6,6 +7,7 @@ import torch
 from .algorithms import Algorithm, Peer, Traffic, register
 from .engine import fused as _fused
 from .optimizer import Optimizer, as_float
+from .validate import number
 
 __all__ = ["Adam", "adam_update"]
 
@@ -77,26 +79,6 @@ def _adam_sparse(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad, lazy
     b2p.mul_(beta2)
 
 
-def _check_beta(name: str, value) -> None:
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"{name} given as a tensor must have exactly one element, got shape {tuple(value.shape)}")
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a float or a 1-element tensor, got {value!r}")
-    if not 0 <= value < 1:
-        raise ValueError(f"Invalid value of {name}, expect {name} in [0,1), got {value!r}.")
-
-
-def _check_epsilon(value) -> None:
-    if isinstance(value, torch.Tensor):
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"epsilon must be a float, got {value!r}")
-    if not 0 <= value:
-        raise ValueError(f"Invalid value of epsilon, expect epsilon >= 0, got {value!r}.")
-
-
 class Adam(Optimizer):
     """Adam with Paddle's semantics (``paddle.optimizer.Adam``, Paddle 3.3.1).
 
@@ -134,9 +116,7 @@ class Adam(Optimizer):
         amsgrad=False,
         name=None,
     ):
-        _check_beta("beta1", beta1)
-        _check_beta("beta2", beta2)
-        _check_epsilon(epsilon)
+        self._validate_group({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
         for flag, value in (("lazy_mode", lazy_mode), ("use_multi_tensor", use_multi_tensor), ("amsgrad", amsgrad)):
             if not isinstance(value, bool):
                 raise TypeError(f"{flag} must be a bool, got {value!r}")
@@ -151,9 +131,9 @@ class Adam(Optimizer):
     def _validate_group(self, group):
         for key in ("beta1", "beta2"):
             if key in group:
-                _check_beta(key, group[key])
+                number(key, group[key], low=0, high=1, tensor=True)
         if "epsilon" in group:
-            _check_epsilon(group["epsilon"])
+            number("epsilon", group["epsilon"], low=0, tensor=True)
 
     def _accumulators(self, target, group):
         state = {"moment1": self._zeros(target), "moment2": self._zeros(target)}

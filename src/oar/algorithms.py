@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Traffic", "Peer", "Algorithm", "register", "algorithms", "get"]
+__all__ = ["Traffic", "Peer", "Algorithm", "register", "algorithms", "get", "load_peer_class"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,9 +147,14 @@ def get(name: str) -> Algorithm:
 def load_peer_class(path: str) -> type:
     """The class ``'package.module:Name'`` of a peer library, for a :class:`Peer` factory.
 
+    When importing ``package.sub.module`` fails because a package above it cannot be imported
+    (timm's ``__init__`` needs torchvision, which its optimizers do not), the module's file is
+    loaded on its own, under a private package name whose path is the module's folder (so its
+    relative imports of sibling modules still work).
+
     Raises:
-        ImportError: the library is not installed or the class cannot be loaded (the bench
-            reports the peer as skipped, with this message).
+        ImportError: the library is not installed or the class cannot be loaded, either way (the
+            bench reports the peer as skipped, with this message).
     """
     import importlib
 
@@ -157,4 +162,56 @@ def load_peer_class(path: str) -> type:
     try:
         return getattr(importlib.import_module(module), name)
     except Exception as exc:  # noqa: BLE001 - any failure to import means: skip this peer
-        raise ImportError(f"{path}: {type(exc).__name__}: {exc}") from exc
+        if "." not in module:
+            raise ImportError(f"{path}: {type(exc).__name__}: {exc}") from exc
+        why = f"{type(exc).__name__}: {exc}"
+        try:
+            return getattr(_load_standalone(module, why), name)
+        except Exception as standalone_exc:  # noqa: BLE001
+            raise ImportError(f"{path}: {standalone_exc}") from exc
+
+
+def _load_standalone(module: str, why: str) -> Any:
+    """``module`` (``'package.sub.module'``) loaded from its file without importing the packages
+    above it; ``why`` says why the normal import failed.
+
+    Raises:
+        ImportError: the top package is not installed, or has no such file.
+        Exception: whatever executing the module's file raises.
+    """
+    import importlib.util
+    import os
+    import sys
+    import types
+
+    top, *parts = module.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{top} is not installed")
+    folder = os.path.join(list(spec.submodule_search_locations)[0], *parts[:-1])
+    relative = "/".join([top, *parts]) + ".py"
+    filename = os.path.join(folder, parts[-1] + ".py")
+    if not os.path.exists(filename):
+        raise ImportError(f"{top} has no {relative} ({why})")
+    package = "_oar_peer_" + "_".join([top, *parts[:-1]])
+    full_name = f"{package}.{parts[-1]}"
+    if full_name in sys.modules:
+        return sys.modules[full_name]
+    try:
+        pkg = types.ModuleType(package)
+        pkg.__path__ = [folder]
+        sys.modules[package] = pkg
+        mod_spec = importlib.util.spec_from_file_location(full_name, filename)
+        assert mod_spec is not None and mod_spec.loader is not None
+        mod = importlib.util.module_from_spec(mod_spec)
+        sys.modules[full_name] = mod
+        mod_spec.loader.exec_module(mod)
+        return mod
+    except Exception as exc:
+        for key in [k for k in sys.modules if k == package or k.startswith(package + ".")]:
+            del sys.modules[key]
+        raise ImportError(f"{relative} could not be loaded standalone (import {top} failed: {why}): "
+                          f"{type(exc).__name__}: {exc}") from exc

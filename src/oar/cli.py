@@ -13,20 +13,40 @@ from collections.abc import Sequence
 
 from . import __version__
 from . import demo as _demo
+from .algorithms import algorithms
 
 __all__ = ["main", "build_parser"]
 
-_DESCRIPTION = """\
-oar: PaddlePaddle 3.3.1's optimizers (paddle.optimizer: Adam, Lamb, RMSProp, the lr
+
+def _names(sep: str = ", ", last: str = " and ") -> str:
+    """The names of the algorithm table (``'Adam, Lamb and RMSProp'``)."""
+    names = [a.name for a in algorithms()]
+    return sep.join(names[:-1]) + last + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _demo_settings() -> str:
+    """One line per algorithm: its demo's peak lr and constructor keywords (a float
+    ``weight_decay`` is an ``oar.L2Decay``)."""
+    lines = []
+    for a in algorithms():
+        words = [f"peak lr {a.demo['peak_lr']:g}"] + [
+            f"{k}=oar.L2Decay({v:g})" if k == "weight_decay" and isinstance(v, float) else f"{k}={v!r}"
+            for k, v in a.demo.items() if k != "peak_lr"]
+        lines.append(f"      {a.name}: {', '.join(words)}")
+    return "\n".join(lines)
+
+
+_DESCRIPTION = f"""\
+oar: PaddlePaddle 3.3.1's optimizers (paddle.optimizer: {_names(last=", ")}, the lr
 schedulers, L1/L2 decay, gradient clipping) with Paddle's numerics, on PyTorch tensors.
 
 This command runs the two showcases; the library itself is used from Python
 (`import oar`)."""
 
-_EPILOG = """\
+_EPILOG = f"""\
 examples:
-  oar demo                         train with Adam, Lamb and RMSProp (10 epochs each)
-  oar demo --optimizer lamb --epochs 3 --out /tmp/lamb-demo
+  oar demo                         train with {_names()} ({_demo.DEFAULT_EPOCHS} epochs each)
+  oar demo --optimizer {_demo.OPTIMIZERS[-1]} --epochs 3 --out /tmp/{_demo.OPTIMIZERS[-1]}-demo
   oar bench --help                 options of the optimizer-step benchmark
 
 Run `oar <command> --help` for the details of a command."""
@@ -45,12 +65,10 @@ Model: conv 1->16 3x3, ReLU, conv 16->32 3x3, ReLU, 2x2 max-pool, linear 512->10
 The same network is trained once with each optimizer, each with
   - a learning-rate schedule stepped every batch: oar.lr.LinearWarmup (one epoch of
     warm-up from 0) wrapping oar.lr.CosineAnnealingDecay (down to 1% of the peak);
-    peak lr: Adam {_demo.CONFIGS['adam']['peak_lr']:g}, Lamb {_demo.CONFIGS['lamb']['peak_lr']:g}, \
-RMSProp {_demo.CONFIGS['rmsprop']['peak_lr']:g};
+    peak lr below;
   - global-norm gradient clipping, oar.ClipGradByGlobalNorm({_demo.CLIP_NORM!r});
-  - weight decay: weight_decay=oar.L2Decay({_demo.CONFIGS['adam']['weight_decay']:g}) for Adam \
-and RMSProp,
-    lamb_weight_decay={_demo.CONFIGS['lamb']['lamb_weight_decay']:g} for Lamb.
+  - the optimizer's own settings (its weight decay among them):
+{_demo_settings()}
 
 A run is deterministic for a given --seed on a given machine (seeded initialisation
 and batch order, torch's deterministic algorithms, one CPU thread). With the defaults
@@ -69,8 +87,8 @@ Exit status: 0 on success, 1 on an error (a missing package, an unwritable --out
 2 on a bad option."""
 
 _BENCH_HELP = "time one optimizer step of oar's optimizers against torch.optim and Paddle"
-_BENCH_DESCRIPTION = """\
-Benchmark one optimizer step of oar's Adam, Lamb and RMSProp against torch.optim and
+_BENCH_DESCRIPTION = f"""\
+Benchmark one optimizer step of oar's {_names()} against torch.optim and
 paddle.optimizer (implemented in oar.bench)."""
 
 
@@ -115,13 +133,12 @@ def build_parser(bench_module=None) -> argparse.ArgumentParser:
     sub.required = True
 
     demo = sub.add_parser(
-        "demo", help="train a small CNN on handwritten digits with Adam, Lamb and RMSProp",
+        "demo", help=f"train a small CNN on handwritten digits with {_names()}",
         description=_DEMO_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
         "--optimizer", choices=[*_demo.OPTIMIZERS, "all"], default="all",
-        help="which optimizer to train with; 'all' (the default) runs Adam, Lamb and RMSProp "
-             "in turn",
+        help=f"which optimizer to train with; 'all' (the default) runs {_names()} in turn",
     )
     demo.add_argument(
         "--epochs", type=_positive_int, default=_demo.DEFAULT_EPOCHS, metavar="N",

@@ -1,5 +1,5 @@
 """Gradient clipping, as ``paddle.nn.ClipGradByValue`` / ``ClipGradByNorm`` / ``ClipGradByGlobalNorm``
-(PaddlePaddle 3.3.1, dygraph; spec §4, §3.2, §1).
+(PaddlePaddle 3.3.1, dygraph; https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/ClipGradByGlobalNorm_en.html).
 
 A clip object is called on a list of ``(param, grad)`` pairs and returns a list of ``(param, grad)``
 pairs of the same length and order. The optimizer applies it inside ``step()``, per parameter list
@@ -22,11 +22,12 @@ Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/Clip
 from __future__ import annotations
 
 import math
-import numbers
 import struct
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
+
+from .validate import number
 
 __all__ = [
     "ClipGradBase",
@@ -50,13 +51,7 @@ def _real(owner: str, name: str, value, str_exc=TypeError) -> float:
     Strings raise ``str_exc`` (Paddle calls ``float(x)`` so a non-numeric string gives ValueError
     there); bools, tensors, None and other objects raise TypeError.
     """
-    if isinstance(value, str):
-        raise str_exc(f"{owner}: {name} must be a real number, got the string {value!r}")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"{owner}: {name} must be a real number (float or int), got {value!r} ({type(value).__name__})"
-        )
-    return float(value)
+    return float(number(name, value, owner=owner, str_error=str_exc))
 
 
 def _to_float32(x: float) -> float:

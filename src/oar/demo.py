@@ -3,14 +3,14 @@
 The demo trains the same small convolutional network (conv 1→16 3x3, ReLU, conv 16→32 3x3,
 ReLU, 2x2 max-pool, linear 512→10) on ``sklearn.datasets.load_digits`` (1,797 real 8x8 greyscale
 digit images, bundled with scikit-learn, no download; pixels scaled to [0, 1]) once per optimizer
-— :class:`oar.Adam`, :class:`oar.Lamb` and :class:`oar.RMSProp` — each with
+of the algorithm table (:func:`oar.algorithms.algorithms`), each with
 
 * a learning-rate schedule stepped once per batch: :class:`oar.lr.LinearWarmup` (one epoch of
   linear warm-up from 0) wrapping :class:`oar.lr.CosineAnnealingDecay` (cosine decay to 1% of the
   peak lr over the remaining steps);
 * global-norm gradient clipping (:class:`oar.ClipGradByGlobalNorm`, clip norm 1.0);
-* weight decay (``weight_decay=oar.L2Decay(1e-4)`` for Adam and RMSProp, ``lamb_weight_decay``
-  for Lamb).
+* the algorithm's demo settings (``Algorithm.demo``): its peak lr and constructor keywords, such
+  as its weight decay (a float ``weight_decay`` becomes ``oar.L2Decay(weight_decay)``).
 
 The train/test split is fixed (stratified, 25% test, ``random_state=0``); ``seed`` sets the weight
 initialisation and the batch order, and a run is deterministic for a seed on a given machine.
@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 import oar
+from oar.algorithms import algorithms, get
 
 __all__ = [
     "OPTIMIZERS", "DEFAULT_EPOCHS", "DEFAULT_SEED", "DEFAULT_OUT", "BATCH_SIZE", "CONFIGS",
@@ -42,7 +43,7 @@ __all__ = [
     "evaluate", "train", "run_demo", "format_table", "plot_losses", "write_results",
 ]
 
-OPTIMIZERS = ("adam", "lamb", "rmsprop")
+OPTIMIZERS = tuple(a.key for a in algorithms())
 DEFAULT_EPOCHS = 10
 DEFAULT_SEED = 0
 DEFAULT_OUT = "oar-demo-out"
@@ -52,13 +53,13 @@ WARMUP_EPOCHS = 1
 ETA_MIN_FRACTION = 0.01
 SMOOTHING = 10  # batches averaged in the per-batch curves of loss_curves.png
 
-# Per-optimizer settings: peak learning rate and weight decay (see the module docstring). With the
-# default 10 epochs each reaches 98-99.5% test accuracy for seeds 0-5 (the demo promises >= 95%).
-CONFIGS: dict[str, dict] = {
-    "adam": {"display": "Adam", "peak_lr": 5e-3, "weight_decay": 1e-4},
-    "lamb": {"display": "Lamb", "peak_lr": 2e-2, "lamb_weight_decay": 1e-2},
-    "rmsprop": {"display": "RMSProp", "peak_lr": 5e-3, "weight_decay": 1e-4, "rho": 0.95},
-}
+# Per-optimizer settings, from the algorithm table: its display name, peak learning rate and
+# constructor keywords (see the module docstring). The demo promises >= 95% test accuracy with the
+# default 10 epochs.
+CONFIGS: dict[str, dict] = {a.key: {"display": a.name, **a.demo} for a in algorithms()}
+# Plot colours, in table order (matplotlib's tab10).
+_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+           "tab:gray", "tab:olive", "tab:cyan")
 
 _DEPENDENCIES = (("sklearn", "scikit-learn"), ("matplotlib", "matplotlib"), ("tqdm", "tqdm"))
 
@@ -145,9 +146,12 @@ def make_schedule(peak_lr: float, steps_per_epoch: int, epochs: int) -> oar.lr.L
     return oar.lr.LinearWarmup(learning_rate=cosine, warmup_steps=warmup, start_lr=0.0, end_lr=peak_lr)
 
 
-def make_optimizer(name: str, model: nn.Module, steps_per_epoch: int, epochs: int):
-    """The optimizer ``name`` (``'adam'``, ``'lamb'`` or ``'rmsprop'``) for ``model``'s parameters,
-    with its schedule, global-norm clipping and weight decay.
+def make_optimizer(
+    name: str, model: nn.Module, steps_per_epoch: int, epochs: int
+) -> tuple[oar.Optimizer, oar.lr.LRScheduler]:
+    """The optimizer ``name`` (a key of :data:`OPTIMIZERS`: ``'adam'``, ``'lamb'``, ...) for
+    ``model``'s parameters, with its schedule, global-norm clipping and the algorithm's demo
+    keywords (a float ``weight_decay`` means ``oar.L2Decay``).
 
     Returns:
         ``(optimizer, scheduler)``. Call ``scheduler.step()`` after every ``optimizer.step()``;
@@ -158,25 +162,13 @@ def make_optimizer(name: str, model: nn.Module, steps_per_epoch: int, epochs: in
     """
     if name not in CONFIGS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-    cfg = CONFIGS[name]
-    sched = make_schedule(cfg["peak_lr"], steps_per_epoch, epochs)
-    clip = oar.ClipGradByGlobalNorm(clip_norm=CLIP_NORM)
-    params = model.parameters()
-    if name == "adam":
-        opt = oar.Adam(
-            learning_rate=sched, parameters=params,
-            weight_decay=oar.L2Decay(cfg["weight_decay"]), grad_clip=clip,
-        )
-    elif name == "lamb":
-        opt = oar.Lamb(
-            learning_rate=sched, lamb_weight_decay=cfg["lamb_weight_decay"],
-            parameters=params, grad_clip=clip,
-        )
-    else:
-        opt = oar.RMSProp(
-            learning_rate=sched, rho=cfg["rho"], parameters=params,
-            weight_decay=oar.L2Decay(cfg["weight_decay"]), grad_clip=clip,
-        )
+    algorithm = get(name)
+    settings = dict(algorithm.demo)
+    sched = make_schedule(settings.pop("peak_lr"), steps_per_epoch, epochs)
+    if isinstance(settings.get("weight_decay"), float):
+        settings["weight_decay"] = oar.L2Decay(settings["weight_decay"])
+    opt = algorithm.cls(learning_rate=sched, parameters=model.parameters(),
+                        grad_clip=oar.ClipGradByGlobalNorm(clip_norm=CLIP_NORM), **settings)
     return opt, sched
 
 
@@ -349,7 +341,7 @@ def plot_losses(results: Sequence[dict], path: str | os.PathLike) -> Path:
     fig = Figure(figsize=(8, 5), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    colors = {"adam": "tab:blue", "lamb": "tab:orange", "rmsprop": "tab:green"}
+    colors = {key: _COLORS[i % len(_COLORS)] for i, key in enumerate(OPTIMIZERS)}
     for r in results:
         color = colors.get(r["optimizer"])
         steps = r["step_losses"]

@@ -1,14 +1,14 @@
 """LAMB (You et al., 2019, "Large Batch Optimization for Deep Learning: Training BERT in 76
-minutes", arXiv:1904.00962) with ``paddle.optimizer.Lamb``'s numerics (spec §2.6)."""
+minutes", arXiv:1904.00962) with ``paddle.optimizer.Lamb``'s numerics
+(https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Lamb_en.html)."""
 from __future__ import annotations
-
-import numbers
 
 import torch
 
 from .algorithms import Algorithm, Peer, Traffic, load_peer_class, register
 from .engine import fused as _fused
 from .optimizer import Optimizer, as_float
+from .validate import number
 
 __all__ = ["Lamb", "lamb_update"]
 
@@ -37,15 +37,6 @@ def lamb_update(param, grad, state, *, lr, beta1, beta2, epsilon, weight_decay, 
     param.sub_(r * (lr * ratio))
     b1p.mul_(beta1)
     b2p.mul_(beta2)
-
-
-def _check_number(name, value, low=None):
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float, got {value!r}")
-    if low is not None and not value >= low:
-        raise ValueError(f"Invalid value of {name}, expect {name} >= {low}, got {value!r}.")
 
 
 class Lamb(Optimizer):
@@ -102,9 +93,9 @@ class Lamb(Optimizer):
     def _validate_group(self, group):
         for key in ("beta1", "beta2", "lamb_weight_decay"):
             if key in group:
-                _check_number(key, group[key])
+                number(key, group[key], tensor=True)
         if "epsilon" in group:
-            _check_number("epsilon", group["epsilon"], 0)
+            number("epsilon", group["epsilon"], low=0, tensor=True)
         fn = group.get("exclude_from_weight_decay_fn")
         if fn is not None and not callable(fn):
             raise TypeError(f"exclude_from_weight_decay_fn must be callable or None, got {fn!r}")
@@ -151,8 +142,10 @@ register(Algorithm(
     bench={"lamb_weight_decay": 0.01},
     peers=(
         Peer("pytorch_optimizer.Lamb", "pytorch_optimizer",
-             lambda params, lr, _: load_peer_class("pytorch_optimizer:Lamb")(params, lr=lr, weight_decay=0.01)),
+             lambda params, lr, _: load_peer_class("pytorch_optimizer:Lamb")(params, lr=lr, weight_decay=0.01),
+             note="defaults (max_grad_norm=1.0), weight_decay=0.01"),
         Peer("timm.Lamb", "timm",
-             lambda params, lr, _: load_peer_class("timm.optim.lamb:Lamb")(params, lr=lr, weight_decay=0.01)),
+             lambda params, lr, _: load_peer_class("timm.optim.lamb:Lamb")(params, lr=lr, weight_decay=0.01),
+             note="defaults, weight_decay=0.01"),
     ),
 ))

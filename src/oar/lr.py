@@ -1,4 +1,4 @@
-"""Learning-rate schedulers with the semantics of ``paddle.optimizer.lr`` (Paddle 3.3.1, spec §5).
+"""Learning-rate schedulers with the semantics of ``paddle.optimizer.lr`` (Paddle 3.3.1; https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/LRScheduler_en.html).
 
 A scheduler is a plain-Python object holding ``base_lr``, ``last_epoch`` and ``last_lr`` (Python floats
 computed in float64, bit-identical to Paddle).  Constructing one performs one ``step()``, so a fresh

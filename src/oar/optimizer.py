@@ -1,6 +1,7 @@
 """``oar.Optimizer``: Paddle's optimizer base class as a ``torch.optim.Optimizer``.
 
-The step pipeline is the same for every algorithm (spec §1, Paddle's dygraph ``Optimizer.step``):
+The step pipeline is the same for every algorithm (Paddle's dygraph ``Optimizer.step``,
+https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Optimizer_en.html):
 for each param group, collect ``(param, grad)`` pairs of trainable params that have a grad → clip
 (the group's ``grad_clip`` or the optimizer's) → regularize (coupled L1/L2 with Paddle's
 precedence) → create missing state → hand the group to an engine that runs the algorithm's
@@ -13,9 +14,7 @@ so torch LR schedulers, ``GradScaler`` and loggers work; everything else uses Pa
 """
 from __future__ import annotations
 
-import functools
 import numbers
-import sys
 import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -24,29 +23,16 @@ import numpy as np
 import torch
 
 from . import engine as _engine
-from .clip import ClipGradBase, clip_from_state, clip_to_state
+from . import state_dict as _state_dict
+from .clip import ClipGradBase
 from .lr import LRScheduler
-from .params import looks_like_parameters, lr_multiplier, parse_parameters
-from .regularizer import L2Decay, WeightDecayRegularizer, regularizer_from_state, regularizer_to_state
+from .params import lr_multiplier, parse_parameters
+from .regularizer import L2Decay, WeightDecayRegularizer
+from .torch_compat import accept_torch_convention, same_lr, zero_defaults
 
 __all__ = ["Optimizer"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-# torch.optim keyword names and the Paddle name oar uses instead.
-_TORCH_KWARGS = {
-    "params": "parameters",
-    "lr": "learning_rate",
-    "betas": "beta1 and beta2",
-    "eps": "epsilon",
-    "alpha": "rho",
-    "foreach": "use_multi_tensor",
-    "fused": "use_multi_tensor",
-    "maximize": "(no equivalent; negate the loss)",
-    "capturable": "(no equivalent)",
-    "differentiable": "(no equivalent)",
-}
-
 
 def round_to(value: float, dtype: torch.dtype) -> float:
     """``value`` rounded to ``dtype`` as Paddle's kernels see it (float64 keeps double)."""
@@ -63,75 +49,6 @@ def state_dtype(param: torch.Tensor) -> torch.dtype:
 def as_float(value) -> float:
     """A hyper-parameter given as a number or a 1-element tensor, as a Python float."""
     return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _zero_defaults() -> dict[str, Any]:
-    """The constructor keywords of the ``ZeroRedundancyOptimizer`` that is building this
-    optimizer, or ``{}``.
-
-    ZeRO (``torch.distributed.optim``) calls ``optimizer_class(groups, **defaults)`` with every
-    group dict already filled with its ``defaults`` (torch's convention: a constructor keyword is
-    a per-group default). In Paddle's vocabulary a group's ``learning_rate`` is a *multiplier*,
-    so the base lr copied into a group must be read as 1.0, while a multiplier the user gave a
-    group is kept. The two are told apart by who calls: only inside ZeRO is a group's
-    ``learning_rate`` equal to the constructor's taken as the copy (a multiplier equal to the base
-    lr itself cannot be given through ZeRO; give the base lr as a scheduler, or another value).
-    Groups ZeRO adds later (``add_param_group``) are read the same way."""
-    frame = sys._getframe(1)
-    for _ in range(12):  # ZeRO -> subclass __init__ -> torch-convention wrapper -> here
-        if frame is None:
-            break
-        if frame.f_code.co_name == "_init_local_optimizer":
-            owner = frame.f_locals.get("self")
-            zero = _zero_class()
-            if zero is not None and isinstance(owner, zero):
-                return dict(owner.defaults)
-        frame = frame.f_back
-    return {}
-
-
-def _zero_class() -> type | None:
-    try:
-        from torch.distributed.optim import ZeroRedundancyOptimizer
-    except (ImportError, RuntimeError):  # torch built without distributed
-        return None
-    return ZeroRedundancyOptimizer
-
-
-def _same_lr(a: Any, b: Any) -> bool:
-    """Equal learning rates: the same scheduler object, or equal numbers."""
-    if isinstance(a, LRScheduler) or isinstance(b, LRScheduler):
-        return a is b
-    return not isinstance(a, bool) and isinstance(a, numbers.Real) and isinstance(b, numbers.Real) and a == b
-
-
-def _accept_torch_convention(init: Callable) -> Callable:
-    """Let ``Algo(model.parameters(), ...)`` mean ``Algo(parameters=model.parameters(), ...)``, and
-    reject torch's keyword names with a hint naming Paddle's."""
-
-    @functools.wraps(init)
-    def wrapper(self, *args, **kwargs):
-        hints = {**_TORCH_KWARGS, **getattr(type(self), "_torch_kwarg_hints", {})}
-        for key in kwargs:
-            if key in hints:
-                raise TypeError(
-                    f"{type(self).__name__}() got torch.optim's keyword argument {key!r}; "
-                    f"oar uses Paddle's names: {hints[key]}"
-                )
-        engine = kwargs.pop("engine", None)
-        if args and looks_like_parameters(args[0]):
-            if "parameters" in kwargs:
-                raise TypeError(
-                    f"{type(self).__name__}() got parameters both positionally and as parameters="
-                )
-            kwargs["parameters"] = args[0]
-            args = args[1:]
-        init(self, *args, **kwargs)
-        if engine is not None:
-            self.set_engine(engine)
-
-    wrapper._oar_wrapped = True
-    return wrapper
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -158,18 +75,58 @@ class Optimizer(torch.optim.Optimizer):
         AttributeError: ``parameters`` is None. ValueError: a param in two groups, or empty.
     """
 
-    # Subclasses: extra torch-name hints, the group keys that hold callables (not saved).
+    # ================================================================== subclass hooks
+    # An algorithm is a subclass that defines its constructor (Paddle's signature, calling
+    # ``super().__init__(learning_rate, parameters, weight_decay, grad_clip, name,
+    # options={...per-group options...}, multi_precision=...)``) and these hooks, nothing else;
+    # then it registers itself in ``oar.algorithms`` (see "Adding an optimizer" in the README).
+    #
+    #   _rule             the update rule: a pure function of tensors (``oar.engine.rule.Rule``)
+    #   _accumulators     its state for one param (names, shapes, dtypes, initial values)
+    #   _hyper            the rule's keyword arguments for a group (plain floats and bools)
+    #   _float32_hypers   which of them Paddle's kernel takes as C++ float (rounded to float32)
+    #   _hyper_key        what else makes ``_hyper`` differ between params of a group
+    #   _validate_group   check per-group options (constructor's and groups'), raising
+    #   _check_grad       refuse gradients it cannot take (sparse, by default)
+    #   _torch_kwarg_hints, _callable_keys: torch keyword names refused with a hint; group keys
+    #                     holding callables (not saved in state dicts)
+
     _torch_kwarg_hints: ClassVar[dict[str, str]] = {}
     _callable_keys: ClassVar[tuple[str, ...]] = ()
-    # Subclasses: the hyper-parameters Paddle's kernel takes as C++ float attributes (rounded to
-    # float32 even for float64 params); the others are cast to the kernel's type. See _hypers_for.
     _float32_hypers: ClassVar[frozenset[str]] = frozenset()
+
+    def _rule(self, param, grad, state, **hyper):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} defines no update rule")
+
+    def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+        """The algorithm's state for one parameter (``target`` is the master weight if any)."""
+        return {}
+
+    def _hyper(self, group: dict, dtype: torch.dtype, param_key) -> dict[str, Any]:
+        """Keyword arguments of the rule (besides ``lr``) as plain floats and bools (rounded for
+        ``dtype`` by ``_hypers_for``, not here), for the params whose ``_hyper_key`` is ``param_key``. Called once per step for each distinct
+        (dtype, lr, ``_hyper_key``) of a group; the params sharing them share the dict."""
+        return {}
+
+    def _hyper_key(self, group: dict, param: torch.Tensor):
+        """What, besides dtype and lr, makes ``_hyper`` differ between params of a group."""
+        return None
+
+    def _validate_group(self, group: dict) -> None:
+        """Subclasses validate their per-group options here (raise on bad values)."""
+
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer) -> None:
+        """Subclasses reject unsupported gradients here (e.g. sparse)."""
+        if grad.is_sparse:
+            raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+
+    # ================================================================== construction
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
         if init is not None and not getattr(init, "_oar_wrapped", False):
-            cls.__init__ = _accept_torch_convention(init)
+            cls.__init__ = accept_torch_convention(init)
 
     def __init__(
         self,
@@ -208,7 +165,7 @@ class Optimizer(torch.optim.Optimizer):
         self._multi_precision = multi_precision
         self._engine = "auto"
         self._synced_base_lr: float | None = None
-        self._wrapper_lr = _zero_defaults().get("learning_rate")
+        self._wrapper_lr = zero_defaults().get("learning_rate")
         self._validate_group(dict(options or {}))
         groups, self._list_mode = parse_parameters(parameters)
         defaults = {
@@ -232,9 +189,9 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
         group = dict(param_group)
         mult = group.get("learning_rate", 1.0)
-        if self._wrapper_lr is not None and _same_lr(mult, self._wrapper_lr):
+        if self._wrapper_lr is not None and same_lr(mult, self._wrapper_lr):
             # ZeroRedundancyOptimizer filled the group with its constructor's learning_rate:
-            # that is the base lr, not a multiplier (see _zero_defaults).
+            # that is the base lr, not a multiplier (see oar.torch_compat.zero_defaults).
             mult = 1.0
         if isinstance(mult, bool) or not isinstance(mult, numbers.Real):
             raise TypeError(
@@ -262,9 +219,6 @@ class Optimizer(torch.optim.Optimizer):
             f"param group 'weight_decay' must be a float, L1Decay, L2Decay or None, got {value!r} "
             f"({type(value).__name__})"
         )
-
-    def _validate_group(self, group: dict) -> None:
-        """Subclasses validate their per-group options here (raise on bad values)."""
 
     # ------------------------------------------------------------------ learning rate
     def _base_lr(self) -> float:
@@ -332,10 +286,6 @@ class Optimizer(torch.optim.Optimizer):
         self._engine = engine
 
     # ------------------------------------------------------------------ state
-    def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
-        """The algorithm's state for one parameter (``target`` is the master weight if any)."""
-        return {}
-
     def _init_state(self, param: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
         state: dict[str, torch.Tensor] = {}
         target = param
@@ -366,12 +316,6 @@ class Optimizer(torch.optim.Optimizer):
         reg = group["weight_decay"]
         return self.defaults["weight_decay"] if reg is None else reg
 
-    def _hyper(self, group: dict, dtype: torch.dtype, param_key) -> dict[str, Any]:
-        """Keyword arguments of the rule (besides ``lr``), rounded for ``dtype``, for the params
-        whose ``_hyper_key`` is ``param_key``. Called once per step for each distinct
-        (dtype, lr, ``_hyper_key``) of a group; the params sharing them share the dict."""
-        return {}
-
     def _hypers_for(self, group: dict, dtype: torch.dtype, param_key) -> dict[str, Any]:
         """``_hyper``'s values as Paddle's kernel for ``dtype`` sees them: every float rounded
         to ``dtype`` (the kernel's type T), after rounding to float32 those in
@@ -387,18 +331,6 @@ class Optimizer(torch.optim.Optimizer):
                     value = round_to(value, torch.float32)
                 hyper[name] = round_to(value, dtype)
         return hyper
-
-    def _hyper_key(self, group: dict, param: torch.Tensor):
-        """What, besides dtype and lr, makes ``_hyper`` differ between params of a group."""
-        return None
-
-    def _rule(self, param, grad, state, **hyper):  # pragma: no cover - abstract
-        raise NotImplementedError(f"{type(self).__name__} defines no update rule")
-
-    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer) -> None:
-        """Subclasses reject unsupported gradients here (e.g. sparse)."""
-        if grad.is_sparse:
-            raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
 
     def _collect(self, group: dict, only=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return [
@@ -537,48 +469,11 @@ class Optimizer(torch.optim.Optimizer):
     # ------------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume exactly, as plain data (``torch.load`` with
-        ``weights_only=True`` reads it back).
-
-        Layout (torch's, plus Paddle's scheduler key)::
-
-            {'optimizer': 'Adam',
-             'state': {index: {'moment1': T, 'moment2': T, 'beta1_pow_acc': T, ..., 'master_weight': T}},
-             'param_groups': [{'params': [index, ...], 'lr': ..., 'learning_rate': ..., ...}],
-             'learning_rate': float            # when the base lr is a float
-             'LR_Scheduler': {...}}            # when it is an LRScheduler
-        """
+        ``weights_only=True`` reads it back); layout in :mod:`oar.state_dict`. torch's state-dict
+        hooks run around it."""
         for hook in self._optimizer_state_dict_pre_hooks.values():
             hook(self)
-        index_of: dict[int, int] = {}
-        groups = []
-        for group in self.param_groups:
-            saved = {}
-            for key, value in group.items():
-                if key == "params":
-                    continue
-                if key in self._callable_keys:
-                    continue
-                if key == "weight_decay":
-                    value = regularizer_to_state(value)
-                elif key == "grad_clip":
-                    value = clip_to_state(value)
-                saved[key] = value
-            ids = []
-            for p in group["params"]:
-                index_of.setdefault(id(p), len(index_of))
-                ids.append(index_of[id(p)])
-            saved["params"] = ids
-            groups.append(saved)
-        state = {
-            index_of[id(p)]: dict(s)
-            for p, s in self.state.items()
-            if id(p) in index_of and s
-        }
-        out: dict[str, Any] = {"optimizer": type(self).__name__, "state": state, "param_groups": groups}
-        if isinstance(self._learning_rate, LRScheduler):
-            out["LR_Scheduler"] = self._learning_rate.state_dict()
-        else:
-            out["learning_rate"] = float(self._learning_rate)
+        out = _state_dict.pack(self)
         for hook in self._optimizer_state_dict_post_hooks.values():
             result = hook(self, out)
             if result is not None:
@@ -586,7 +481,11 @@ class Optimizer(torch.optim.Optimizer):
         return out
 
     def _expected_state(self, param: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+        """The accumulators ``param`` has in ``group`` (on the meta device: names, shapes, dtypes)."""
         return self._init_state(torch.empty_like(param, device="meta"), group)
+
+    def _scheduler(self) -> LRScheduler | None:
+        return self._learning_rate if isinstance(self._learning_rate, LRScheduler) else None
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a ``state_dict()``, also one saved on another device or dtype (cast on load).
@@ -602,74 +501,16 @@ class Optimizer(torch.optim.Optimizer):
             result = hook(self, state_dict)
             if result is not None:
                 state_dict = result
-        if not isinstance(state_dict, dict):
-            raise ValueError(f"state_dict must be a dict, got {type(state_dict).__name__}")
-        kind = state_dict.get("optimizer", type(self).__name__)
-        if kind != type(self).__name__:
-            raise ValueError(f"state_dict['optimizer'] is {kind!r}, this optimizer is {type(self).__name__}")
-        for key in ("state", "param_groups"):
-            if not isinstance(state_dict.get(key), (dict, list)):
-                raise ValueError(f"state_dict[{key!r}] is missing or not a dict/list")
-        saved_groups = state_dict["param_groups"]
-        if len(saved_groups) != len(self.param_groups):
-            raise ValueError(
-                f"state_dict['param_groups'] has {len(saved_groups)} groups, this optimizer has {len(self.param_groups)}"
-            )
-        params: dict[int, tuple[torch.Tensor, dict]] = {}
-        new_groups = []
-        for k, (saved, group) in enumerate(zip(saved_groups, self.param_groups)):
-            if not isinstance(saved, dict) or len(saved.get("params", ())) != len(group["params"]):
-                raise ValueError(
-                    f"state_dict['param_groups'][{k}] has {len(saved.get('params', ())) if isinstance(saved, dict) else '?'} "
-                    f"params, this optimizer's group has {len(group['params'])}"
-                )
-            for index, p in zip(saved["params"], group["params"]):
-                params[index] = (p, group)
-            new = dict(group)
-            for key, value in saved.items():
-                if key == "params":
-                    continue
-                try:
-                    if key == "weight_decay":
-                        value = regularizer_from_state(value)
-                    elif key == "grad_clip":
-                        value = clip_from_state(value)
-                except ValueError as exc:
-                    raise ValueError(f"state_dict['param_groups'][{k}][{key!r}]: {exc}") from None
-                new[key] = value
-            new_groups.append(new)
-        new_state = {}
-        for index, entries in state_dict["state"].items():
-            if index not in params:
-                raise ValueError(f"state_dict['state'][{index!r}] refers to no parameter of this optimizer")
-            p, group = params[index]
-            expected = self._expected_state(p, group)
-            if not isinstance(entries, dict) or set(entries) != set(expected):
-                got = sorted(entries) if isinstance(entries, dict) else type(entries).__name__
-                raise ValueError(
-                    f"state_dict['state'][{index}] has accumulators {got}, expected {sorted(expected)}"
-                )
-            loaded = {}
-            for name, ref in expected.items():
-                value = entries[name]
-                if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(ref.shape):
-                    shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                    raise ValueError(
-                        f"state_dict['state'][{index}][{name!r}] has shape {shape}, expected {tuple(ref.shape)}"
-                    )
-                loaded[name] = value.detach().to(device=p.device, dtype=ref.dtype, copy=True)
-            new_state[p] = loaded
-        scheduler = self._learning_rate if isinstance(self._learning_rate, LRScheduler) else None
-        if scheduler is not None and "LR_Scheduler" not in state_dict:
-            raise AssertionError("LR_Scheduler state must be included in the state dict except LambdaDecay")
+        loaded = _state_dict.unpack(self, state_dict)
         # Everything checked: apply.
-        if scheduler is not None:
-            scheduler.set_state_dict(state_dict["LR_Scheduler"])
-        elif "learning_rate" in state_dict:
-            self._learning_rate = float(state_dict["learning_rate"])
-        self.param_groups[:] = new_groups
+        scheduler = self._scheduler()
+        if scheduler is not None and loaded.scheduler is not None:
+            scheduler.set_state_dict(loaded.scheduler)
+        elif loaded.learning_rate is not None:
+            self._learning_rate = loaded.learning_rate
+        self.param_groups[:] = loaded.groups
         self.state.clear()
-        self.state.update(new_state)
+        self.state.update(loaded.state)
         self._synced_base_lr = self._base_lr()
         for hook in self._optimizer_load_state_dict_post_hooks.values():
             hook(self)

@@ -1,13 +1,14 @@
-"""Coupled weight-decay regularizers, as ``paddle.regularizer`` (spec §1, §3.1).
+"""Coupled weight-decay regularizers, as ``paddle.regularizer`` (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/regularizer/L2Decay_en.html).
 
 A regularizer maps ``(param, grad)`` to a *new* gradient ``grad + R(param)``; ``param.grad`` is
 never modified. The optimizer applies it after gradient clipping and before the update rule.
 """
 from __future__ import annotations
 
-import numbers
 
 import torch
+
+from .validate import number
 
 __all__ = ["WeightDecayRegularizer", "L1Decay", "L2Decay", "regularizer_to_state", "regularizer_from_state"]
 
@@ -23,11 +24,7 @@ class WeightDecayRegularizer:
     """
 
     def __init__(self, coeff: float = 0.0):
-        if isinstance(coeff, bool) or not isinstance(coeff, numbers.Real):
-            raise TypeError(
-                f"{type(self).__name__}: coeff must be a float, got {coeff!r} ({type(coeff).__name__})"
-            )
-        self.coeff = float(coeff)
+        self.coeff = float(number("coeff", coeff, owner=type(self).__name__))
 
     def penalty_grad(self, param: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

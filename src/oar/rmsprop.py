@@ -1,15 +1,16 @@
 """RMSProp (Hinton, Lecture 6e of "Neural Networks for Machine Learning"; centered form from
-Graves, 2013, arXiv:1308.0850) with ``paddle.optimizer.RMSProp``'s numerics (spec §2.7)."""
+Graves, 2013, arXiv:1308.0850) with ``paddle.optimizer.RMSProp``'s numerics
+(https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/RMSProp_en.html)."""
 from __future__ import annotations
 
 import inspect
-import numbers
 
 import torch
 
 from .algorithms import Algorithm, Peer, Traffic, register
 from .engine import fused as _fused
 from .optimizer import Optimizer
+from .validate import number
 
 __all__ = ["RMSProp", "rmsprop_update"]
 
@@ -79,11 +80,7 @@ class RMSProp(Optimizer):
         for key in ("epsilon", "momentum", "rho"):
             if key not in group:
                 continue
-            value = group[key]
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"{key} must be a float, got {value!r}")
-            if value < 0:
-                raise ValueError(f"Invalid value of {key}, expect {key} >= 0, got {value!r}.")
+            number(key, group[key], low=0)
 
     def _accumulators(self, target, group):
         return {

@@ -1,9 +1,9 @@
 """Execution engines: how an update rule is run over the params of one group.
 
 A *rule* is a pure function of tensors, ``rule(param, grad, state, **hyper)``, that updates
-``param`` and the accumulators in ``state`` in place (see ``oar.adam.adam_update``). An engine
-runs a rule over lists of params; every engine must give the results of the per-tensor eager
-engine up to float rounding.
+``param`` and the accumulators in ``state`` in place (see ``oar.adam.adam_update``; the contract:
+:class:`oar.engine.rule.Rule`). An engine runs a rule over lists of params; every engine must
+give the results of the per-tensor eager engine up to float rounding.
 
 Engines (``ENGINES``), chosen per optimizer with ``engine=`` / ``set_engine``:
 
@@ -13,14 +13,22 @@ Engines (``ENGINES``), chosen per optimizer with ``engine=`` / ``set_engine``:
   per (device, dtype) bucket, hyper-parameters as 0-d tensors (a new lr never recompiles);
   params the compiler should not see run eagerly. See :mod:`oar.engine.compiled`.
 * ``'fused'``: the rule's hand-written C/OpenMP kernel on CPU, when its algorithm has one
-  (Adam, Lamb, RMSProp): one memory pass (LAMB: two), built in ~1 s once per machine; params it
-  cannot take run compiled. See :mod:`oar.engine.fused`.
+  (Adam, Lamb, RMSProp): one memory pass (LAMB: two), built once per machine; params it cannot
+  take run compiled. See :mod:`oar.engine.fused`.
 * ``'auto'`` (the default; not in ``ENGINES``): the fused kernel where there is one (eager
   while it builds, in the background), else eager for small groups or where inductor cannot
   compile, and for large groups until compiling has paid for itself, then compiled.
   See :mod:`oar.engine.auto`.
+
+Modules besides the engines: :mod:`~oar.engine.rule` (the ``Rule`` contract, ``State``,
+``Hyper``), :mod:`~oar.engine.graph_passes` and :mod:`~oar.engine.artifacts` (the compiled
+engine's graph rewrites, and its compiled functions saved on disk), :mod:`~oar.engine.common`
+(shared helpers) and :mod:`~oar.engine.torch_private` (every private torch API the engines use:
+the checklist for a torch upgrade).
 """
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 
@@ -28,19 +36,23 @@ from .auto import run_auto
 from .compiled import run_compiled
 from .eager import run_eager
 from .fused import run_fused
+from .rule import Engine, Hyper, Rule, State
 
-__all__ = ["ENGINES", "run", "run_eager", "run_compiled", "run_fused", "run_auto"]
+__all__ = ["ENGINES", "run", "run_eager", "run_compiled", "run_fused", "run_auto", "Rule", "State",
+           "Hyper", "Engine"]
 
-ENGINES = {"eager": run_eager, "compiled": run_compiled, "fused": run_fused}
+ENGINES: dict[str, Engine] = {"eager": run_eager, "compiled": run_compiled, "fused": run_fused}
 
 
-def run(rule, params, grads, states, hypers, engine: str = "auto") -> None:
+def run(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+        states: Sequence[State], hypers: Sequence[Hyper], engine: str = "auto") -> None:
     """Run ``rule`` for each ``(param, grad, state, hyper)`` of a group with the named engine
     (``'auto'`` or a key of ``ENGINES``).
 
     Raises:
         ValueError: an unknown engine name.
     """
+    fn: Engine
     if engine == "auto":
         fn = run_auto
     else:

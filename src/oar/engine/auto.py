@@ -3,8 +3,8 @@ paid for itself, then compiled.
 
 Params the rule's fused C kernel can take (:mod:`oar.engine.fused`: dense float32/float64 on
 CPU, and bfloat16 with float32 master weights for Adam and Lamb) run on it: it needs no tracing,
-and its 0.3-0.7 s build, once per machine, runs in a background thread while the first steps run
-as below. The other params are handled as follows.
+and its build (about a second, once per machine) runs in a background thread while the first
+steps run as below. The other params are handled as follows.
 
 A group is compiled only when (1) inductor can compile for its device (a C++ compiler on CPU,
 Triton on GPU), (2) it has at least ``MIN_NUMEL`` elements in params the compiler may see, and
@@ -12,20 +12,12 @@ Triton on GPU), (2) it has at least ``MIN_NUMEL`` elements in params the compile
 compiling it is expected to take (the "ski rental" rule: a script never waits for a compilation
 longer than it has already lost by not compiling, and a short script never compiles at all).
 
-Measured on the 2-core development machine (torch 2.13 CPU, median ms/step, one group):
-
-    params x elements      Adam eager  compiled   Lamb eager  compiled
-    1 x 10k                     0.14      0.09          0.38      0.08
-    1 x 100k                    0.43      0.12          0.58      0.17
-    1 x 1M                      7.5       0.7          18         1.2
-    50 x 20k (1M)              11         1.1          18         2.2
-    1 x 10M                   122         8.4         184        15
-
-Compiling the 51-param set takes 30-60 s cold; warm (inductor's cache and oar's saved
-functions on disk) its first step takes 3-5 s, mostly importing inductor once per process. A compiled step saves >= 85% of an eager step, so with a warm
-cache compiling pays after ~1000 steps of a 1M-element group (eager 7.5 ms) and after ~50 steps
-of the 27.4M-param transformer set (eager ~110 ms); cold, after 10x as many. Below ~1M elements
-the break-even is many thousands of steps: such groups stay eager (``MIN_NUMEL``).
+Why (measured figures: RESULTS.md): a compiled step saves most of an eager step
+(``SAVED_FRACTION``), but compiling a group takes tens of seconds cold, and a few seconds warm
+(inductor's cache and oar's saved functions on disk: mostly importing inductor, once per
+process). A large group therefore pays for its compile after some hundreds to thousands of steps
+(cold: ten times as many); below ``MIN_NUMEL`` elements the break-even is many thousands of
+steps, and such groups stay eager.
 
 The expected compile time of a group is the last one measured for the same structure (a cold
 compile is recorded as the load it makes possible), kept in ``oar_compile_times.json`` beside
@@ -35,68 +27,62 @@ script compiles after ~1/10 of the steps the first one waited.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import threading
 import time
-import weakref
+from typing import Any, Sequence
 
 import torch
 
+from .common import DropCache, cache_path, read_json, write_json
 from .compiled import compilable, run_compiled
 from .compiled import stats as compiled_stats
 from .eager import run_eager
 from .fused import kernel_for, run_fused
+from .rule import Hyper, Rule, State
 
 __all__ = ["run_auto", "MIN_NUMEL", "SAVED_FRACTION", "COLD_BASE_S", "COLD_PER_PARAM_S", "decisions"]
 
 #: Groups with fewer elements (in params the compiler may see) always run eagerly.
 MIN_NUMEL = 1 << 20
-#: Fraction of an eager step's time a compiled step saves (measured: 0.85-0.95).
+#: Fraction of an eager step's time a compiled step saves (the low end of the measured range).
 SAVED_FRACTION = 0.85
-#: Expected cold compile time of a group: a base plus a cost per param (measured: 51 params
-#: took 30-60 s on 2 busy cores, ~15 s of it inductor's one-time probes of the C++ compiler).
+#: Expected cold compile time of a group: a base (mostly inductor's one-time probes of the C++
+#: compiler) plus a cost per param, fitted to measured compiles.
 COLD_BASE_S = 10.0
 COLD_PER_PARAM_S = 0.8
 
-_lock = threading.Lock()
-_groups: dict = {}
-
 
 class _Auto:
+    """The auto engine's record of one group: its mode, and what running it eagerly has cost."""
+
     __slots__ = ("mode", "lost_s", "steps", "expected_s", "digest", "refs", "__weakref__")
 
+    def __init__(self) -> None:
+        self.mode = "eager"
+        self.lost_s = 0.0
+        self.steps = 0
+        self.expected_s = 0.0
+        self.digest = ""  # of the group's structure, when it is measured
+        self.refs: list = []
 
-def decisions() -> list[dict]:
+
+_groups: DropCache[tuple, _Auto] = DropCache()
+
+
+def decisions() -> list[dict[str, Any]]:
     """The state of every group seen by the auto engine: mode ('eager', 'measuring' or
     'compiled'), steps run eagerly, seconds lost against compiled code, expected compile time."""
-    with _lock:
+    with _groups.lock:
         return [{"mode": a.mode, "eager_steps": a.steps, "lost_s": a.lost_s,
                  "expected_compile_s": a.expected_s} for a in _groups.values()]
 
 
-def _history_path():
-    try:
-        from torch._inductor.runtime.cache_dir_utils import cache_dir
-    except Exception:  # pragma: no cover - older layouts
-        try:
-            from torch._inductor.utils import cache_dir
-        except Exception:
-            return None
-    try:
-        return os.path.join(cache_dir(), "oar_compile_times.json")
-    except Exception:  # pragma: no cover
-        return None
+def _history_path() -> str | None:
+    return cache_path("oar_compile_times.json")
 
 
-def _read_history() -> dict:
-    path = _history_path()
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except Exception:
-        return {}
+def _read_history() -> dict[str, float]:
+    data = read_json(_history_path())
+    return data if isinstance(data, dict) else {}
 
 
 def _record(digest: str, seconds: float) -> None:
@@ -106,16 +92,13 @@ def _record(digest: str, seconds: float) -> None:
     try:
         data = _read_history()
         data[digest] = round(seconds, 3)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
+        write_json(path, data)
     except Exception:
         pass
 
 
-def _digest(rule, params, states, hypers) -> str:
+def _digest(rule: Rule, params: Sequence[torch.Tensor], states: Sequence[State],
+            hypers: Sequence[Hyper]) -> str:
     parts = [torch.__version__, getattr(rule, "__module__", ""), getattr(rule, "__qualname__", repr(rule))]
     for p, st, hy in zip(params, states, hypers):
         parts.append(f"{p.device.type}:{p.dtype}:{tuple(p.shape)}:{tuple(st)}:"
@@ -123,40 +106,25 @@ def _digest(rule, params, states, hypers) -> str:
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
 
 
-def _new_group(key, rule, params, grads, states, hypers) -> _Auto:
+def _new_group(key: tuple, rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+               states: Sequence[State], hypers: Sequence[Hyper]) -> _Auto:
     a = _Auto()
-    a.lost_s = 0.0
-    a.steps = 0
-    a.expected_s = 0.0
-    a.digest = None
     numel = sum(p.numel() for p, g, st in zip(params, grads, states) if compilable(p, g, st))
-    if numel < MIN_NUMEL:
-        a.mode = "eager"
-    else:
+    if numel >= MIN_NUMEL:
         a.mode = "measuring"
         a.digest = _digest(rule, params, states, hypers)
         known = _read_history().get(a.digest)
         a.expected_s = float(known) if isinstance(known, (int, float)) else (
             COLD_BASE_S + COLD_PER_PARAM_S * len(params))
-    drop = _dropper(key, weakref.ref(a))
     try:
-        a.refs = [weakref.ref(p, drop) for p in params]
-    except TypeError:
-        return a
-    with _lock:
-        _groups[key] = a
+        a.refs = _groups.watch(key, a, params)
+    except TypeError:  # params without weak references: do not remember this group
+        pass
     return a
 
 
-def _dropper(key, ref):
-    def drop(_):
-        with _lock:
-            if _groups.get(key) is not None and _groups[key] is ref():
-                del _groups[key]
-    return drop
-
-
-def run_auto(rule, params, grads, states, hypers) -> None:
+def run_auto(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+             states: Sequence[State], hypers: Sequence[Hyper]) -> None:
     """Run a group fused, eagerly or compiled, as described in this module's docstring."""
     if kernel_for(rule) is not None:
         run_fused(rule, params, grads, states, hypers, fallback=_run_unfused, wait=False)
@@ -164,7 +132,8 @@ def run_auto(rule, params, grads, states, hypers) -> None:
         _run_unfused(rule, params, grads, states, hypers)
 
 
-def _run_unfused(rule, params, grads, states, hypers) -> None:
+def _run_unfused(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+                 states: Sequence[State], hypers: Sequence[Hyper]) -> None:
     key = (rule, tuple(map(id, params)))
     a = _groups.get(key)
     if a is None:

@@ -2,10 +2,15 @@
 path for tensor subclasses (DTensor, sparse gradients)."""
 from __future__ import annotations
 
+from typing import Sequence
+
+import torch
+
+from .rule import Hyper, Rule, State
 
 
-
-def run_eager(rule, params, grads, states, hypers) -> None:
+def run_eager(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+              states: Sequence[State], hypers: Sequence[Hyper]) -> None:
     """Call ``rule`` once per parameter.
 
     With a float32 master weight in ``state['master_weight']`` the rule updates the master (the
@@ -15,7 +20,7 @@ def run_eager(rule, params, grads, states, hypers) -> None:
         apply_rule(rule, param, grad, state, hyper)
 
 
-def apply_rule(rule, param, grad, state, hyper) -> None:
+def apply_rule(rule: Rule, param: torch.Tensor, grad: torch.Tensor, state: State, hyper: Hyper) -> None:
     """One param's update, through its float32 master weight when ``state`` has one: the rule
     updates the master with a float32 grad and the param receives the rounded copy. Every
     engine applies a rule through this function."""

@@ -6,20 +6,22 @@ arguments (``register``). The kernel runs over every eligible param of a group i
 region, split evenly by elements across ``torch.get_num_threads()`` threads. Each kernel is
 tested against its rule on the eager engine (tests/test_engine.py).
 
-Why next to the compiled engine (``benchmarks/engine_bench.py``, 27.4M-param float32 set, 2
-cores; median of per-round ratios to ``torch.optim.Adam(fused=True)`` in the same run):
+Why next to the compiled engine (measured figures: RESULTS.md; ``benchmarks/engine_bench.py``
+measures them):
 
-* Speed. Adam 0.95x and RMSProp 0.94x (compiled: 0.99x and 0.96x; a no-arithmetic rule moving
-  the same bytes, compiled: 0.92x), LAMB 1.63x (compiled: 1.84x). The kernel call alone runs Adam
-  at 0.88-0.90x and LAMB at 1.57x; the rest is the step's Python work (~1 ms: the kernel's
-  streaming evicts every Python object the step touches). Inductor emits one kernel per tensor
-  with its own parallel region; here one region covers the group, split by elements.
-* Start-up. The kernels build with the system C compiler in ~1 s, once per machine (cached
-  beside inductor's cache, keyed by source, compiler and CPU); inductor takes 30-60 s cold.
+* Speed. A step reads the bytes the rule needs once (Adam, RMSProp: 16 bytes/param, like
+  ``torch.optim.Adam(fused=True)``; LAMB: 28 in two passes). Inductor emits one kernel per tensor
+  with its own parallel region; here one region covers the group, split by elements. What is
+  left of a step is its Python work: the kernel's streaming evicts every Python object the step
+  touches.
+* Start-up. The kernels build with the system C compiler in about a second, once per machine
+  (cached beside inductor's cache, keyed by source, compiler and CPU), where inductor compiles a
+  group for tens of seconds cold.
 
-A step of a group checks its *plan* (which params the kernel takes, per dtype, with the C arrays
-of their param and state addresses): it is rebuilt when a param or state tensor is another
-object, or a param's storage moved (``p.data = ...``). Grads are checked at every step.
+A step of a group checks its *kernel plan* (``_KernelPlan``: which params the kernel takes, in
+one ``_KernelBatch`` per dtype with the C arrays of their param and state addresses): it is
+rebuilt when a param or state tensor is another object, or a param's storage moved
+(``p.data = ...``). Grads are checked at every step.
 
 Eligible: dense contiguous params on CPU, plain ``torch.Tensor``/``Parameter`` (no subclass),
 grads of the param's dtype, and hyper-parameters the kernel supports (``Kernel.hypers`` returns
@@ -47,9 +49,13 @@ import sys
 import threading
 import warnings
 import weakref
-from typing import Callable
+from typing import Any, Callable, Literal, Sequence
 
 import torch
+
+from .common import PLAIN, DropCache, atomic_path, cache_path
+from .rule import Engine, Hyper, Rule, State
+from .torch_private import increment_version
 
 __all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "stats"]
 
@@ -63,7 +69,6 @@ _SUFFIX = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16"}
 # the state's dtype for a param dtype; bfloat16 params go through a float32 master weight
 _STATE_DTYPE = {torch.float32: torch.float32, torch.float64: torch.float64,
                 torch.bfloat16: torch.float32}
-_PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,29 +87,30 @@ class Kernel:
     """
 
     source: str
-    state: tuple
-    pows: tuple
-    hypers: Callable
+    state: tuple[str, ...]
+    pows: tuple[str, ...]
+    hypers: Callable[[Hyper], tuple[float, ...] | None]
 
     @property
     def name(self) -> str:
         return os.path.splitext(os.path.basename(self.source))[0]
 
 
-_kernels: dict = {}
-_libs: dict = {}  # source -> ctypes.CDLL, or False after a failed build
-_fns: dict = {}  # (source, param dtype) -> the kernel's C function
-_building: dict = {}  # source -> threading.Thread
+_kernels: dict[Rule, Kernel] = {}
+_libs: dict[str, ctypes.CDLL | Literal[False]] = {}  # source -> ctypes.CDLL, or False after a failed build
+_fns: dict[tuple[str, torch.dtype], Any] = {}  # (source, param dtype) -> the kernel's C function
+_building: dict[str, threading.Thread] = {}  # source -> the thread building it
 _lock = threading.Lock()
-_stats: collections.Counter = collections.Counter()
+_stats: collections.Counter[str] = collections.Counter()
 
 
-def register(rule: Callable, kernel: Kernel) -> None:
+def register(rule: Rule, kernel: Kernel) -> None:
     """Give ``rule`` a fused form (called by the algorithm's module)."""
     _kernels[rule] = kernel
 
 
-def kernel_for(rule: Callable) -> Kernel | None:
+def kernel_for(rule: Rule) -> Kernel | None:
+    """The fused form registered for ``rule``, or None."""
     return _kernels.get(rule)
 
 
@@ -116,13 +122,12 @@ def _compiler() -> str | None:
 
 
 def _cache_dir() -> str:
-    try:
-        from torch._inductor.runtime.cache_dir_utils import cache_dir
-
-        return os.path.join(cache_dir(), "oar_kernels")
-    except Exception:  # pragma: no cover - older torch layouts
+    """Where built kernels are kept: beside inductor's cache, else in the user's cache dir."""
+    path = cache_path("oar_kernels")
+    if path is None:  # pragma: no cover - other torch layouts
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        return os.path.join(base, "oar", "kernels")
+        path = os.path.join(base, "oar", "kernels")
+    return path
 
 
 def _flags() -> list[str]:
@@ -161,22 +166,18 @@ def _lib_path(kernel: Kernel, cc: str) -> str:
 
 def _build(kernel: Kernel) -> None:
     """Compile (unless already in the cache) and load the kernel's library into ``_libs``."""
-    lib = False
+    lib: ctypes.CDLL | Literal[False] = False
     try:
         cc = _compiler()
         if cc is None:
             raise RuntimeError("no C compiler found (set $CC, or install cc, gcc or clang)")
         path = _lib_path(kernel, cc)
         if not os.path.exists(path):
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
             src = os.path.join(_KERNEL_DIR, kernel.source)
-            proc = subprocess.run([cc, *_flags(), src, "-o", tmp], capture_output=True, text=True)
-            if proc.returncode != 0:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-                raise RuntimeError(f"{cc} failed on {src}:\n{proc.stderr[-2000:]}")
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:  # a failed build leaves no partial library
+                proc = subprocess.run([cc, *_flags(), src, "-o", tmp], capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{cc} failed on {src}:\n{proc.stderr[-2000:]}")
             _stats["builds"] += 1
         lib = ctypes.CDLL(path)
         for dtype, suffix in _SUFFIX.items():
@@ -201,7 +202,7 @@ def _is_built(kernel: Kernel) -> bool:
     return cc is not None and os.path.exists(_lib_path(kernel, cc))
 
 
-def library(kernel: Kernel, wait: bool = True):
+def library(kernel: Kernel, wait: bool = True) -> ctypes.CDLL | None:
     """The loaded library of ``kernel``, or None if it cannot be built. A library already in
     the cache is loaded at once; otherwise ``wait=False`` starts the build in a background
     thread and returns None until it is done."""
@@ -225,16 +226,16 @@ def library(kernel: Kernel, wait: bool = True):
     return lib or None
 
 
-def stats() -> dict:
+def stats() -> dict[str, int]:
     """Counters: ``builds`` (libraries compiled), ``fused_params`` (param updates run by a
     kernel), ``fallback_params`` (param updates handed to the fallback engine)."""
     return dict(_stats)
 
 
-def _param_ok(kernel: Kernel, param, state) -> bool:
+def _param_ok(kernel: Kernel, param: torch.Tensor, state: State) -> bool:
     """The grad-independent half of eligibility, checked when a group's plan is made."""
     dtype = param.dtype
-    if (type(param) not in _PLAIN or not param.is_cpu or (kernel.source, dtype) not in _fns
+    if (type(param) not in PLAIN or not param.is_cpu or (kernel.source, dtype) not in _fns
             or not param.is_contiguous()):
         return False
     sdtype, numel = _STATE_DTYPE[dtype], param.numel()
@@ -242,39 +243,41 @@ def _param_ok(kernel: Kernel, param, state) -> bool:
         return False
     for name in _element_states(kernel, dtype):
         s = state.get(name)
-        if not (type(s) in _PLAIN and s.dtype is sdtype and s.is_cpu and s.numel() == numel
+        if not (s is not None and type(s) in PLAIN and s.dtype is sdtype and s.is_cpu and s.numel() == numel
                 and s.is_contiguous()):
             return False
     for name in kernel.pows:
         s = state.get(name)
-        if not (type(s) in _PLAIN and s.dtype is sdtype and s.is_cpu and s.numel() == 1):
+        if not (s is not None and type(s) in PLAIN and s.dtype is sdtype and s.is_cpu and s.numel() == 1):
             return False
     return True
 
 
-def _element_states(kernel: Kernel, dtype) -> tuple:
+def _element_states(kernel: Kernel, dtype: torch.dtype) -> tuple[str, ...]:
     """The element-wise state tensors the kernel takes for params of ``dtype``, in order."""
     return kernel.state + (("master_weight",) if _STATE_DTYPE[dtype] is not dtype else ())
 
 
-def _grad_ok(grad, dtype, numel) -> bool:
-    return (type(grad) in _PLAIN and grad.dtype is dtype and grad.layout is torch.strided
+def _grad_ok(grad: torch.Tensor, dtype: torch.dtype, numel: int) -> bool:
+    return (type(grad) in PLAIN and grad.dtype is dtype and grad.layout is torch.strided
             and grad.is_cpu and grad.numel() == numel and grad.is_contiguous())
 
 
-def _address(values, typecode):
+def _address(values: Sequence[int] | Sequence[float], typecode: str) -> tuple[array.array, int]:
     """A C array of ``values`` and its address (the array must be kept alive)."""
     buf = array.array(typecode, values)
     return buf, buf.buffer_info()[0]
 
 
-class _Bucket:
-    """The params of one dtype in a plan, with the C arrays of their param, state and pow
-    addresses and sizes (built once; the grads' and hyper-parameters' are built per step)."""
+class _KernelBatch:
+    """The params of one dtype in a kernel plan, run by one kernel call, with the C arrays of
+    their param, state and pow addresses and sizes (built once; the grads' and
+    hyper-parameters' are built per step)."""
 
     __slots__ = ("fn", "idx", "numels", "arrays")
 
-    def __init__(self, lib, kernel, dtype, idx, params, states):
+    def __init__(self, kernel: Kernel, dtype: torch.dtype, idx: list[int],
+                 params: Sequence[torch.Tensor], states: Sequence[State]) -> None:
         self.fn = _fns[kernel.source, dtype]
         self.idx = idx
         self.numels = [params[i].numel() for i in idx]
@@ -287,94 +290,102 @@ class _Bucket:
         )
 
 
-class _Plan:
-    """How a group runs: which params the kernel takes, per dtype. Valid while the params and
-    state tensors are the same objects at the same addresses (checked at every step; held by
-    weak references, so a plan keeps no tensor alive)."""
+class _KernelPlan:
+    """How a group runs: which params the kernel takes, in one batch per dtype. Valid while the
+    params and state tensors are the same objects at the same addresses (checked at every step;
+    held by weak references, so a plan keeps no tensor alive)."""
 
-    __slots__ = ("refs", "param_ptrs", "buckets", "rest", "__weakref__")
+    __slots__ = ("refs", "param_ptrs", "batches", "rest", "__weakref__")
 
-    def __init__(self, lib, kernel, params, states, drop):
-        self.refs = _state_refs(kernel, params, states, drop)
+    def __init__(self, kernel: Kernel, params: Sequence[torch.Tensor], states: Sequence[State]) -> None:
+        self.refs: list[Callable[[], Any]] = []  # set by _plan_for, with the drop callback
         self.param_ptrs = [_ptr(p) for p in params]
         ok = [_param_ok(kernel, p, st) for p, st in zip(params, states)]
         self.rest = [i for i, good in enumerate(ok) if not good]
-        by_dtype: dict = {}
+        by_dtype: dict[torch.dtype, list[int]] = {}
         for i, good in enumerate(ok):
             if good:
                 by_dtype.setdefault(params[i].dtype, []).append(i)
-        self.buckets = [_Bucket(lib, kernel, dt, idx, params, states) for dt, idx in by_dtype.items()]
+        self.batches = [_KernelBatch(kernel, dt, idx, params, states) for dt, idx in by_dtype.items()]
 
-    def valid(self, kernel, params, states) -> bool:
+    def valid(self, kernel: Kernel, params: Sequence[torch.Tensor], states: Sequence[State]) -> bool:
         current = _state_list(kernel, params, states)
         if len(current) != len(self.refs) or not all(map(operator.is_, current, [r() for r in self.refs])):
             return False
         return [_ptr(p) for p in params] == self.param_ptrs
 
 
-def _state_names(kernel: Kernel) -> tuple:
+def _state_names(kernel: Kernel) -> tuple[str, ...]:
     return kernel.state + kernel.pows + ("master_weight",)
 
 
-def _state_list(kernel, params, states) -> list:
+def _state_list(kernel: Kernel, params: Sequence[torch.Tensor],
+                states: Sequence[State]) -> list[torch.Tensor | None]:
     """Each param followed by its state tensors (None where absent), as a plan depends on them."""
     names = _state_names(kernel)
-    out = []
+    out: list[torch.Tensor | None] = []
     for p, st in zip(params, states):
         out.append(p)
-        out.extend(map(st.get, names))
+        out.extend([st.get(name) for name in names])
     return out
 
 
-def _state_refs(kernel, params, states, drop) -> list:
+def _state_refs(kernel: Kernel, params: Sequence[torch.Tensor], states: Sequence[State],
+                drop: Callable[[object], None]) -> list[Callable[[], Any]]:
     """Weak references to ``_state_list``'s entries; a param's death drops the plan."""
     stride = 1 + len(_state_names(kernel))
     return [_none if t is None else weakref.ref(t, drop if j % stride == 0 else None)
             for j, t in enumerate(_state_list(kernel, params, states))]
 
 
-def _none():
+def _none() -> None:
     return None  # stands for the weak reference of an absent state
 
 
-def _ptr(t) -> int:
-    return t.data_ptr() if type(t) in _PLAIN and t.layout is torch.strided else 0
+def _ptr(t: torch.Tensor) -> int:
+    return t.data_ptr() if type(t) in PLAIN and t.layout is torch.strided else 0
 
 
-_plans: dict = {}
+_plans: DropCache[tuple, _KernelPlan] = DropCache()
 
 
-def _plan_for(lib, kernel, rule, params, states) -> _Plan:
+def _plan_for(kernel: Kernel, rule: Rule, params: Sequence[torch.Tensor],
+              states: Sequence[State]) -> _KernelPlan:
     # the first state dict tells apart two optimizers over the same params (one plan each)
     key = (rule, tuple(map(id, params)), id(states[0]) if states else 0)
     plan = _plans.get(key)
     if plan is None or not plan.valid(kernel, params, states):
-        def drop(_, key=key):
-            _plans.pop(key, None)
-        plan = _plans[key] = _Plan(lib, kernel, params, states, drop)
+        plan = _KernelPlan(kernel, params, states)
+        plan.refs = _state_refs(kernel, params, states, _plans.dropper(key, plan))
+        _plans[key] = plan
     return plan
 
 
-def run_fused(rule, params, grads, states, hypers, fallback=None, wait: bool = True) -> None:
+def run_fused(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+              states: Sequence[State], hypers: Sequence[Hyper], fallback: Engine | None = None,
+              wait: bool = True) -> None:
     """Update the params the rule's fused kernel may handle with it, and hand the others to
     ``fallback`` (default: the compiled engine). ``wait=False``: do not wait for a kernel being
     built; its params take the fallback meanwhile."""
     if fallback is None:
-        from .compiled import run_compiled as fallback
+        from .compiled import run_compiled
+
+        fallback = run_compiled
     kernel = _kernels.get(rule)
     lib = None
     if kernel is not None and any(p.is_cpu for p in params):
         lib = library(kernel, wait)
-    if lib is None:
-        rest = range(len(params))
+    rest: list[int]
+    if lib is None or kernel is None:
+        rest = list(range(len(params)))
     else:
-        plan = _plan_for(lib, kernel, rule, params, states)
+        plan = _plan_for(kernel, rule, params, states)
         rest = list(plan.rest)
         converted: dict = {}  # hyper dicts are shared between params (Optimizer._apply_group)
-        for bucket in plan.buckets:
-            idx, dtype = bucket.idx, params[bucket.idx[0]].dtype
+        for batch in plan.batches:
+            idx, dtype = batch.idx, params[batch.idx[0]].dtype
             values = []
-            for i, numel in zip(idx, bucket.numels):
+            for i, numel in zip(idx, batch.numels):
                 hy = hypers[i]
                 v = converted.get(id(hy), converted)
                 if v is converted:
@@ -383,17 +394,17 @@ def run_fused(rule, params, grads, states, hypers, fallback=None, wait: bool = T
                     break
                 values.extend(v)
             else:
-                _launch(bucket, [params[i] for i in idx], [grads[i] for i in idx], values)
+                _launch(batch, [params[i] for i in idx], [grads[i] for i in idx], values)
                 continue
-            # some param of the bucket cannot run fused this step: launch the others on their own
+            # some param of the batch cannot run fused this step: launch the others on their own
             good = [i for i in idx if kernel.hypers(hypers[i]) is not None
                     and _grad_ok(grads[i], dtype, params[i].numel())]
             chosen = set(good)
             rest.extend(i for i in idx if i not in chosen)
             if good:
-                sub = _Bucket(lib, kernel, dtype, good, params, states)
+                sub = _KernelBatch(kernel, dtype, good, params, states)
                 _launch(sub, [params[i] for i in good], [grads[i] for i in good],
-                        [x for i in good for x in kernel.hypers(hypers[i])])
+                        [x for i in good for x in kernel.hypers(hypers[i]) or ()])
     _stats["fused_params"] += len(params) - len(rest)
     if rest:
         _stats["fallback_params"] += len(rest)
@@ -405,13 +416,14 @@ def run_fused(rule, params, grads, states, hypers, fallback=None, wait: bool = T
                      [states[i] for i in rest], [hypers[i] for i in rest])
 
 
-def _launch(bucket: _Bucket, params, grads, values) -> None:
+def _launch(bucket: _KernelBatch, params: list[torch.Tensor], grads: list[torch.Tensor],
+            values: list[float]) -> None:
     g_buf, g_addr = _address([g.data_ptr() for g in grads], "Q")  # buffers live until return
     h_buf, h_addr = _address(values, "d")
     (_, p), (_, s), (_, w), (_, n) = bucket.arrays
     # What an in-place torch op does: autograd then refuses a backward through the old values.
     # Done before the kernel, while these objects are still in cache (the kernel evicts them).
-    torch.autograd.graph.increment_version(params)
+    increment_version(params)
     if bucket.fn(len(bucket.idx), p, g_addr, s, w, n, h_addr, torch.get_num_threads()) != 0:
         # the kernel allocates its scratch before writing anything: nothing has changed
         raise MemoryError(f"oar: the fused kernel could not allocate its scratch memory for "
