@@ -141,3 +141,31 @@ def random_config(name: str, seed: int) -> tuple[dict, list | None, list | None]
         second["weight_decay"] = rnd.choice(DECAYS)
         groups = [{"idx": [0, 1]}, second]
     return kwargs, specs, groups
+
+
+# ------------------------------------------------------------------------------ engine tests
+#: Per algorithm: option sets every engine is compared with the eager one on (tests/test_engine.py).
+ENGINE_CONFIGS: dict[str, list[dict[str, Any]]] = {
+    "Adam": [{}, {"amsgrad": True}],
+    "Lamb": [{"lamb_weight_decay": 0.01}, {"lamb_weight_decay": 0.0},
+             {"lamb_weight_decay": 0.0, "always_adapt": True}],
+    "RMSProp": [{"centered": True, "momentum": 0.9}],
+}
+
+#: Per algorithm: option sets its fused kernel is held to across thread and piece boundaries.
+KERNEL_CONFIGS: dict[str, list[dict[str, Any]]] = {
+    "Adam": [{"beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6}],
+    "Lamb": [{"lamb_weight_decay": 0.1, "exclude_from_weight_decay_fn": lambda p: p.ndim == 1},
+             {"lamb_weight_decay": 0.0, "always_adapt": True}],
+    "RMSProp": [{"momentum": 0.9}, {"centered": True}],
+}
+
+
+def property_kwargs(name: str, beta: float, eps: float) -> dict[str, Any]:
+    """The options of algorithm ``name`` for a drawn beta-like rate and epsilon (the property
+    test of fused against eager)."""
+    return {
+        "Adam": {"beta1": beta, "beta2": 0.999, "epsilon": eps},
+        "Lamb": {"beta1": beta, "epsilon": eps, "lamb_weight_decay": 0.01},
+        "RMSProp": {"rho": beta, "epsilon": eps + 1e-8, "momentum": beta},
+    }[name]

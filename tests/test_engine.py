@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import oar
+from algorithm_cases import ENGINE_CONFIGS, KERNEL_CONFIGS, property_kwargs
 from oar import engine as E
 from oar.engine import auto as A
 from oar.engine import compiled as C
@@ -26,14 +27,14 @@ TOL = {
     torch.bfloat16: dict(rtol=1e-2, atol=1e-2),  # rounded copies of float32 masters
 }
 
-CONFIGS = {
-    "adam": (oar.Adam, {}),
-    "adam_amsgrad": (oar.Adam, {"amsgrad": True}),
-    "lamb": (oar.Lamb, {"lamb_weight_decay": 0.01}),
-    "lamb_w0": (oar.Lamb, {"lamb_weight_decay": 0.0}),
-    "lamb_w0_always_adapt": (oar.Lamb, {"lamb_weight_decay": 0.0, "always_adapt": True}),
-    "rmsprop_centered_momentum": (oar.RMSProp, {"centered": True, "momentum": 0.9}),
-}
+ALGORITHMS = {a.name: a for a in oar.algorithms.algorithms()}
+#: "<key>[<i>]" -> (algorithm, options), for every algorithm in the table
+CONFIGS = {f"{a.key}[{i}]": (a, kw) for a in ALGORITHMS.values() for i, kw in enumerate(ENGINE_CONFIGS[a.name])}
+
+
+def _dtypes(algo, dtypes=DTYPES):
+    """bfloat16 only where the algorithm has float32 master weights (multi_precision)."""
+    return tuple(dt for dt in dtypes if dt != torch.bfloat16 or algo.multi_precision)
 
 
 def _params(dtypes, seed=0):
@@ -50,9 +51,9 @@ def _grads(params, step):
 
 def _run(cls, kwargs, engine, dtypes, steps=3, lrs=(0.05, 0.02, 0.07)):
     params = _params(dtypes)
-    low = any(dt in (torch.float16, torch.bfloat16) for dt in dtypes)
-    opt = cls(params, learning_rate=lrs[0], multi_precision=low, engine=engine, **kwargs) \
-        if cls is not oar.RMSProp else cls(params, learning_rate=lrs[0], engine=engine, **kwargs)
+    if any(dt in (torch.float16, torch.bfloat16) for dt in dtypes):
+        kwargs = dict(kwargs, multi_precision=True)
+    opt = cls(params, learning_rate=lrs[0], engine=engine, **kwargs)
     compiles = []
     for k in range(steps):
         for p, g in zip(params, _grads(params, k)):
@@ -92,8 +93,8 @@ def test_engine_matches_eager_mixed_dtypes(name, engine):
     engine buckets it per dtype, matches eager, and a new lr every step never recompiles. The
     fused engine runs its kernels on every param (bfloat16 through its float32 master weight),
     except with amsgrad, which it hands to the compiled engine."""
-    cls, kwargs = CONFIGS[name]
-    dtypes = DTYPES if cls is not oar.RMSProp else (torch.float32, torch.float64)
+    algo, kwargs = CONFIGS[name]
+    cls, dtypes = algo.cls, _dtypes(algo)
     ref, ref_opt, _ = _run(cls, kwargs, "eager", dtypes)
     fused_before = F.stats().get("fused_params", 0)
     got, got_opt, compiles = _run(cls, kwargs, engine, dtypes)
@@ -280,14 +281,9 @@ def test_inside_torch_compile_the_rule_is_traced_eagerly():
 
 # ---------------------------------------------------------------- the fused engine
 
-FUSED_CONFIGS = {
-    "adam": (oar.Adam, {"beta1": 0.8, "beta2": 0.99, "epsilon": 1e-6}),
-    "lamb_some_excluded": (oar.Lamb, {"lamb_weight_decay": 0.1,
-                                      "exclude_from_weight_decay_fn": lambda p: p.ndim == 1}),
-    "lamb_always_adapt": (oar.Lamb, {"lamb_weight_decay": 0.0, "always_adapt": True}),
-    "rmsprop": (oar.RMSProp, {"momentum": 0.9}),
-    "rmsprop_centered": (oar.RMSProp, {"centered": True}),
-}
+#: "<key>[<i>]" -> (algorithm, options), for every algorithm that has a fused kernel
+FUSED_CONFIGS = {f"{a.key}[{i}]": (a, kw) for a in ALGORITHMS.values() if F.kernel_for(a.rule)
+                 for i, kw in enumerate(KERNEL_CONFIGS[a.name])}
 # 72k elements: two threads split the group inside the first tensor, pieces of 4096 end inside
 # tensors, and one-element and empty tensors sit between.
 FUSED_SHAPES = [(257, 263), (1,), (0,), (4097,), (3, 1)]
@@ -308,13 +304,12 @@ def _run_shapes(cls, kwargs, engine, dtype, shapes, steps=3):
 
 
 @pytest.mark.parametrize("name,dtype", [
-    (name, dtype) for name, (cls, _) in FUSED_CONFIGS.items()
-    for dtype in (torch.float32, torch.float64, torch.bfloat16)
-    if dtype != torch.bfloat16 or cls is not oar.RMSProp  # RMSProp has no multi_precision
+    (name, dtype) for name, (algo, _) in FUSED_CONFIGS.items() for dtype in _dtypes(algo)
 ])
 def test_fused_kernel_matches_eager_across_thread_and_piece_boundaries(name, dtype):
     """bfloat16 params are updated through their float32 master weight."""
-    cls, kwargs = FUSED_CONFIGS[name]
+    algo, kwargs = FUSED_CONFIGS[name]
+    cls = algo.cls
     before = F.stats()
     got = _run_shapes(cls, kwargs, "fused", dtype, FUSED_SHAPES)
     after = F.stats()
@@ -389,7 +384,7 @@ from hypothesis import strategies as st  # noqa: E402
 @settings(max_examples=30, deadline=None)
 @given(
     sizes=st.lists(st.integers(0, 9000), min_size=1, max_size=4),
-    algo=st.sampled_from(["adam", "lamb", "rmsprop"]),
+    algo=st.sampled_from(sorted(a.name for a in oar.algorithms.algorithms() if F.kernel_for(a.rule))),
     beta=st.floats(0.0, 0.999),
     lr=st.floats(1e-5, 1.0),
     eps=st.floats(0.0, 1e-3),
@@ -398,11 +393,7 @@ from hypothesis import strategies as st  # noqa: E402
 def test_fused_equals_eager_for_any_sizes_and_hyperparameters(sizes, algo, beta, lr, eps, dtype):
     """Property: for any tensor sizes and hyper-parameters, the fused kernel's params and state
     equal the eager rule's to float rounding."""
-    cls, kwargs = {
-        "adam": (oar.Adam, {"beta1": beta, "beta2": 0.999, "epsilon": eps}),
-        "lamb": (oar.Lamb, {"beta1": beta, "epsilon": eps, "lamb_weight_decay": 0.01}),
-        "rmsprop": (oar.RMSProp, {"rho": beta, "epsilon": eps + 1e-8, "momentum": beta}),
-    }[algo]
+    cls, kwargs = ALGORITHMS[algo].cls, property_kwargs(algo, beta, eps)
 
     def run(engine):
         g = torch.Generator().manual_seed(sum(sizes))
