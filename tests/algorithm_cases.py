@@ -38,7 +38,7 @@ def random_config(name: str, seed: int) -> tuple[dict, list | None, list | None]
     for key, values in entry.options.items():
         if rnd.random() < 0.5:
             kwargs[key] = rnd.choice(values)
-    lr = rnd.choice([None, 0.001, 0.01, 0.05, *SCHEDULERS])
+    lr = rnd.choice([None, 0.001, 0.01, 0.05, *(SCHEDULERS if entry.schedulers else [])])
     if lr is not None:
         kwargs["learning_rate"] = lr
     if entry.weight_decay:
@@ -55,6 +55,6 @@ def random_config(name: str, seed: int) -> tuple[dict, list | None, list | None]
         second: dict[str, Any] = {"idx": [2, 3], "learning_rate": rnd.choice([0.5, 2.0, 0.1])}
         for key in rnd.sample(entry.group_options, 2):
             second[key] = rnd.choice(entry.options[key])
-        second["weight_decay"] = rnd.choice(DECAYS)
+        second["weight_decay"] = rnd.choice(entry.group_decays)
         groups = [{"idx": [0, 1]}, second]
     return kwargs, specs, groups

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import oar
 import torch
 
 from oar import algorithms, bench
@@ -60,8 +62,9 @@ def test_tiny_run(tmp_path, capsys):
     assert result["bandwidth"]["best_gbs"] > 0
     names = [r["name"] for r in result["rows"]]
     assert bench.REFERENCE in names
-    for algo in ("Adam", "Lamb", "RMSProp"):
-        assert f"oar.{algo}[eager]" in names
+    for algo in oar.algorithms.algorithms():
+        if algo.rule is not None:  # LBFGS has no per-step row
+            assert f"oar.{algo.name}[eager]" in names
     assert any(n.startswith("torch.RMSprop") for n in names)
     for r in result["rows"]:
         assert r["error"] is None, (r["name"], r["error"])
@@ -69,8 +72,8 @@ def test_tiny_run(tmp_path, capsys):
         for key in ("ms_min", "ms_median", "ms_max", "gbs", "first_step_ms", "ratio_to_fused_adam"):
             assert math.isfinite(r[key]) and r[key] > 0, (r["name"], key, r[key])
         assert r["ms_min"] <= r["ms_median"] <= r["ms_max"]
-        assert r["bytes_per_param"] in (20, 28, 40)
-        assert r["state_mb"] > 0 and r["peak_extra_mb"] >= 0
+        assert r["bytes_per_param"] > 0 and r["bytes_per_param"] % 4 == 0  # float32 tensors
+        assert r["state_mb"] >= 0 and r["peak_extra_mb"] >= 0  # SGD keeps no state
         assert r["name"] in printed
     ref = next(r for r in result["rows"] if r["name"] == bench.REFERENCE)
     assert ref["ratio_to_fused_adam"] == pytest.approx(1.0)

@@ -35,7 +35,8 @@ def adam_update(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad=False,
         v = torch.maximum(state["moment2_max"], v, out=state["moment2_max"])
     bc2 = (1 - b2p).sqrt()
     alpha = lr * bc2 / (1 - b1p)
-    param.sub_(m / (v.sqrt() + epsilon * bc2) * alpha)
+    # view_as: the [1]-shaped pows broadcast a 0-d param's update to [1]
+    param.sub_((m / (v.sqrt() + epsilon * bc2) * alpha).view_as(param))
     b1p.mul_(beta1)
     b2p.mul_(beta2)
 

@@ -82,10 +82,12 @@ class Algorithm:
     Attributes:
         name (str): Paddle's class name (``paddle.optimizer.<name>``), also oar's.
         cls (type): the oar optimizer class.
-        rule (Callable): its update rule (the function every engine runs).
+        rule (Callable | None): its update rule (the function every engine runs); None for
+            LBFGS (see below).
         traffic (Traffic): bytes one dense step of the rule must move.
         multi_precision (bool): whether it takes ``multi_precision`` (float32 master weights).
-        demo (Mapping): ``oar demo``'s settings: ``peak_lr`` and constructor keywords (not
+        demo (Mapping): ``oar demo``'s settings: ``peak_lr``, ``steps_per_epoch`` (full-batch
+            algorithms only: full-batch steps per epoch, default 1) and constructor keywords (not
             ``learning_rate``, ``parameters`` or ``grad_clip``, which the demo sets).
         bench (Mapping): constructor keywords of ``oar bench``'s rows, oar's and Paddle's
             (besides ``learning_rate``, ``parameters`` and ``multi_precision``).
@@ -93,11 +95,23 @@ class Algorithm:
             as ``--<algorithm>-<option>`` and passes to oar, Paddle and the peers.
         peers (tuple[Peer, ...]): other libraries' implementations for the bench.
         required_lr (bool): the constructor has no default ``learning_rate`` (Paddle's RMSProp).
+        follows_lr (bool): whether the effective lr (base lr or scheduler x a group's
+            multiplier, ``param_groups[i]['lr']``, torch schedulers) drives the update; False
+            where Paddle takes the lr once (Rprop: the initial step size) or never (LBFGS).
+        full_batch (bool): a deterministic full-batch method (Rprop, LBFGS), meant to see the
+            whole training set at every step: ``oar demo`` trains it so, calling
+            ``step(closure)`` with a closure that evaluates the whole training set, at a constant
+            learning rate (``demo['peak_lr']``, no schedule) and without gradient clipping.
+
+    ``rule`` is None for an algorithm that is not an element-wise update of each param (LBFGS,
+    whose ``step(closure)`` runs its own iterations over all params): the engines, the fused
+    kernels, the side-by-side parity harness and the bench's per-step rows cannot run it, and
+    skip it.
     """
 
     name: str
     cls: type
-    rule: Callable[..., None]
+    rule: Callable[..., None] | None
     traffic: Traffic
     multi_precision: bool
     demo: Mapping[str, Any]
@@ -105,6 +119,8 @@ class Algorithm:
     bench_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     peers: tuple[Peer, ...] = ()
     required_lr: bool = False
+    full_batch: bool = False
+    follows_lr: bool = True
 
     @property
     def key(self) -> str:

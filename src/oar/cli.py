@@ -46,7 +46,8 @@ This command runs the two showcases; the library itself is used from Python
 _EPILOG = f"""\
 examples:
   oar demo                         train with {_names()} ({_demo.DEFAULT_EPOCHS} epochs each)
-  oar demo --optimizer {_demo.OPTIMIZERS[-1]} --epochs 3 --out /tmp/{_demo.OPTIMIZERS[-1]}-demo
+  oar demo --optimizers momentum,adamw --epochs 3 --out /tmp/demo
+  oar demo --optimizers all         train with every optimizer (about a minute)
   oar bench --help                 options of the optimizer-step benchmark
 
 Run `oar <command> --help` for the details of a command."""
@@ -137,8 +138,10 @@ def build_parser(bench_module=None) -> argparse.ArgumentParser:
         description=_DEMO_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
-        "--optimizer", choices=[*_demo.OPTIMIZERS, "all"], default="all",
-        help=f"which optimizer to train with; 'all' (the default) runs {_names()} in turn",
+        "--optimizers", "--optimizer", type=_optimizer_list, default=list(_demo.DEFAULT_OPTIMIZERS),
+        metavar="NAMES",
+        help=f"comma-separated optimizers to train with, in turn, or 'all' (default: "
+             f"{','.join(_demo.DEFAULT_OPTIMIZERS)}; known: {', '.join(_demo.OPTIMIZERS)})",
     )
     demo.add_argument(
         "--epochs", type=_positive_int, default=_demo.DEFAULT_EPOCHS, metavar="N",
@@ -180,8 +183,20 @@ def _error(message: str) -> int:
     return 1
 
 
+def _optimizer_list(text: str) -> list[str]:
+    """``--optimizers``: 'all' or comma-separated keys of the algorithm table."""
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if names == ["all"]:
+        return list(_demo.OPTIMIZERS)
+    unknown = [n for n in names if n not in _demo.OPTIMIZERS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown optimizer {', '.join(unknown) or repr(text)}; known: {', '.join(_demo.OPTIMIZERS)} or all")
+    return names
+
+
 def _run_demo(args: argparse.Namespace) -> int:
-    optimizers = list(_demo.OPTIMIZERS) if args.optimizer == "all" else [args.optimizer]
+    optimizers = args.optimizers
     try:
         _demo.run_demo(
             optimizers, epochs=args.epochs, seed=args.seed, out=args.out,

@@ -10,7 +10,15 @@ of the algorithm table (:func:`oar.algorithms.algorithms`), each with
   peak lr over the remaining steps);
 * global-norm gradient clipping (:class:`oar.ClipGradByGlobalNorm`, clip norm 1.0);
 * the algorithm's demo settings (``Algorithm.demo``): its peak lr and constructor keywords, such
-  as its weight decay (a float ``weight_decay`` becomes ``oar.L2Decay(weight_decay)``).
+  as its weight decay (passed as is: a float ``weight_decay`` means ``oar.L2Decay``, or AdamW's
+  decoupled coefficient).
+
+A *full-batch* algorithm (``Algorithm.full_batch``: Rprop, LBFGS, deterministic methods meant
+to see all the data at every step) is trained as it is meant to be used instead: each step is
+``optimizer.step(closure)``, where the closure evaluates the loss and its gradient on the whole
+training set; an epoch is ``demo['steps_per_epoch']`` such steps (default 1); the learning rate is
+the constant ``peak_lr`` (Rprop ignores any later change of its lr, LBFGS reads none), and there
+is no gradient clipping (LBFGS ignores it; Rprop's update uses the gradient's sign only).
 
 The train/test split is fixed (stratified, 25% test, ``random_state=0``); ``seed`` sets the weight
 initialisation and the batch order, and a run is deterministic for a seed on a given machine.
@@ -40,10 +48,13 @@ from oar.algorithms import algorithms, get
 __all__ = [
     "OPTIMIZERS", "DEFAULT_EPOCHS", "DEFAULT_SEED", "DEFAULT_OUT", "BATCH_SIZE", "CONFIGS",
     "DemoDependencyError", "check_dependencies", "load_data", "build_model", "make_optimizer",
+    "steps_per_epoch",
     "evaluate", "train", "run_demo", "format_table", "plot_losses", "write_results",
 ]
 
 OPTIMIZERS = tuple(a.key for a in algorithms())
+#: What ``oar demo`` trains when no optimizer is named (``--optimizers all`` trains every one).
+DEFAULT_OPTIMIZERS = ("adam", "lamb", "rmsprop")
 DEFAULT_EPOCHS = 10
 DEFAULT_SEED = 0
 DEFAULT_OUT = "oar-demo-out"
@@ -54,9 +65,11 @@ ETA_MIN_FRACTION = 0.01
 SMOOTHING = 10  # batches averaged in the per-batch curves of loss_curves.png
 
 # Per-optimizer settings, from the algorithm table: its display name, peak learning rate and
-# constructor keywords (see the module docstring). The demo promises >= 95% test accuracy with the
-# default 10 epochs.
+# constructor keywords (see the module docstring), and ``steps_per_epoch`` for a full-batch one.
+# The demo promises >= 95% test accuracy with the default 10 epochs.
 CONFIGS: dict[str, dict] = {a.key: {"display": a.name, **a.demo} for a in algorithms()}
+#: The demo's own keys in ``Algorithm.demo`` (not constructor keywords).
+_DEMO_KEYS = ("peak_lr", "steps_per_epoch")
 # Plot colours, in table order (matplotlib's tab10).
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
            "tab:gray", "tab:olive", "tab:cyan")
@@ -146,16 +159,27 @@ def make_schedule(peak_lr: float, steps_per_epoch: int, epochs: int) -> oar.lr.L
     return oar.lr.LinearWarmup(learning_rate=cosine, warmup_steps=warmup, start_lr=0.0, end_lr=peak_lr)
 
 
+def steps_per_epoch(name: str, train_size: int) -> int:
+    """Optimizer steps per epoch of algorithm ``name``: one per batch of :data:`BATCH_SIZE` over
+    ``train_size`` examples, or a full-batch algorithm's ``demo['steps_per_epoch']`` (default 1)."""
+    algorithm = get(name)
+    if algorithm.full_batch:
+        return int(algorithm.demo.get("steps_per_epoch", 1))
+    return math.ceil(train_size / BATCH_SIZE)
+
+
 def make_optimizer(
     name: str, model: nn.Module, steps_per_epoch: int, epochs: int
-) -> tuple[oar.Optimizer, oar.lr.LRScheduler]:
+) -> tuple[oar.Optimizer, oar.lr.LRScheduler | None]:
     """The optimizer ``name`` (a key of :data:`OPTIMIZERS`: ``'adam'``, ``'lamb'``, ...) for
     ``model``'s parameters, with its schedule, global-norm clipping and the algorithm's demo
-    keywords (a float ``weight_decay`` means ``oar.L2Decay``).
+    keywords, passed as they are. A full-batch algorithm
+    (``Algorithm.full_batch``) gets the constant ``peak_lr``, no schedule and no clipping.
 
     Returns:
-        ``(optimizer, scheduler)``. Call ``scheduler.step()`` after every ``optimizer.step()``;
-        the optimizer reads the scheduler but never steps it.
+        ``(optimizer, scheduler)``; the scheduler is None for a full-batch algorithm. Call
+        ``scheduler.step()`` after every ``optimizer.step()``; the optimizer reads the scheduler
+        but never steps it.
 
     Raises:
         ValueError: an unknown ``name``.
@@ -163,10 +187,12 @@ def make_optimizer(
     if name not in CONFIGS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
     algorithm = get(name)
-    settings = dict(algorithm.demo)
-    sched = make_schedule(settings.pop("peak_lr"), steps_per_epoch, epochs)
-    if isinstance(settings.get("weight_decay"), float):
-        settings["weight_decay"] = oar.L2Decay(settings["weight_decay"])
+    settings = {k: v for k, v in algorithm.demo.items() if k not in _DEMO_KEYS}
+    if algorithm.full_batch:
+        opt = algorithm.cls(learning_rate=float(algorithm.demo["peak_lr"]), parameters=model.parameters(),
+                            **settings)
+        return opt, None
+    sched = make_schedule(algorithm.demo["peak_lr"], steps_per_epoch, epochs)
     opt = algorithm.cls(learning_rate=sched, parameters=model.parameters(),
                         grad_clip=oar.ClipGradByGlobalNorm(clip_norm=CLIP_NORM), **settings)
     return opt, sched
@@ -224,7 +250,7 @@ def train(
     Returns a dict with ``optimizer``, ``display_name``, ``epochs``, ``seed``, ``peak_lr``,
     ``final_lr``, ``final_train_loss`` (mean loss over the last epoch's batches),
     ``test_loss``, ``test_accuracy`` (%), ``seconds``, ``epoch_train_losses`` (one mean per epoch),
-    ``step_losses`` (one per batch) and ``epoch_test_accuracies``.
+    ``step_losses`` (one per batch, or per full-batch step) and ``epoch_test_accuracies``.
     """
     if name not in CONFIGS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
@@ -236,7 +262,8 @@ def train(
     x_train, y_train = data["x_train"], data["y_train"]
     x_test, y_test = data["x_test"], data["y_test"]
     n = len(x_train)
-    steps_per_epoch = math.ceil(n / BATCH_SIZE)
+    per_epoch = steps_per_epoch(name, n)
+    full_batch = get(name).full_batch
 
     with torch.random.fork_rng(devices=[]), _deterministic():
         # timed from here: the first use_deterministic_algorithms() call imports a few seconds
@@ -244,13 +271,13 @@ def train(
         start = time.perf_counter()
         torch.manual_seed(seed)
         model = build_model()
-        opt, sched = make_optimizer(name, model, steps_per_epoch, epochs)
+        opt, sched = make_optimizer(name, model, per_epoch, epochs)
         shuffle = torch.Generator().manual_seed(seed)
         step_losses: list[float] = []
         epoch_losses: list[float] = []
         epoch_accs: list[float] = []
         bar = tqdm(
-            total=steps_per_epoch * epochs,
+            total=per_epoch * epochs,
             desc=f"{CONFIGS[name]['display']:<8}",
             unit="step",
             leave=True,
@@ -259,20 +286,26 @@ def train(
         try:
             model.train()
             for epoch in range(epochs):
-                order = torch.randperm(n, generator=shuffle)
-                running = 0.0
-                for first in range(0, n, BATCH_SIZE):
-                    idx = order[first:first + BATCH_SIZE]
-                    loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
-                    loss.backward()
-                    opt.step()
-                    opt.clear_grad()
-                    sched.step()
-                    value = loss.item()
-                    step_losses.append(value)
-                    running += value * len(idx)
-                    bar.update(1)
-                epoch_losses.append(running / n)
+                if full_batch:
+                    losses = _full_batch_epoch(model, opt, x_train, y_train, per_epoch, bar)
+                    step_losses.extend(losses)
+                    epoch_losses.append(sum(losses) / len(losses))
+                else:
+                    order = torch.randperm(n, generator=shuffle)
+                    running = 0.0
+                    for first in range(0, n, BATCH_SIZE):
+                        idx = order[first:first + BATCH_SIZE]
+                        loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
+                        loss.backward()
+                        opt.step()
+                        opt.clear_grad()
+                        assert sched is not None
+                        sched.step()
+                        value = loss.item()
+                        step_losses.append(value)
+                        running += value * len(idx)
+                        bar.update(1)
+                    epoch_losses.append(running / n)
                 _, acc = evaluate(model, x_test, y_test)
                 epoch_accs.append(acc)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{epoch_losses[-1]:.4f}", test_acc=f"{acc:.1f}%")
@@ -296,6 +329,23 @@ def train(
         "epoch_test_accuracies": epoch_accs,
         "step_losses": step_losses,
     }
+
+
+def _full_batch_epoch(model: nn.Module, opt: oar.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                      steps: int, bar) -> list[float]:
+    """``steps`` calls of ``opt.step(closure)``, the closure evaluating the whole training set;
+    returns each step's loss (the closure's first value in that step)."""
+    def closure() -> torch.Tensor:
+        opt.clear_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    losses = []
+    for _ in range(steps):
+        losses.append(float(opt.step(closure).detach()))
+        bar.update(1)
+    return losses
 
 
 # ---------------------------------------------------------------------------------------------- outputs

@@ -22,12 +22,22 @@ def lamb_update(param, grad, state, *, lr, beta1, beta2, epsilon, weight_decay, 
         p = p - (lr ratio) r ;  B1 *= β1 ; B2 *= β2
 
     ``state``: ``moment1``, ``moment2`` (param shape), ``beta1_pow_acc``, ``beta2_pow_acc`` ([1]).
+
+    A sparse COO ``grad`` (``Embedding(sparse=True)``: duplicate rows summed) updates every row,
+    the rows it lacks with g = 0, and the norms are those of the whole tensors, as Paddle's
+    ``SparseLambMomentMENUpdateFunctor`` (the dense rule on the summed gradient). A sparse grad
+    with no rows changes nothing, not even the beta pows (Paddle's kernel returns at once).
     """
+    if grad.is_sparse:
+        grad = grad.coalesce()
+        if grad._nnz() == 0:
+            return
+        grad = grad.to_dense()
     m, v = state["moment1"], state["moment2"]
     b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
     m.mul_(beta1).add_(grad * (1 - beta1))
     v.mul_(beta2).add_(grad * (1 - beta2) * grad)  # ((1-β2) g) g: Paddle's order
-    r = (m / (1 - b1p)) / ((v / (1 - b2p)).sqrt() + epsilon) + weight_decay * param
+    r = ((m / (1 - b1p)) / ((v / (1 - b2p)).sqrt() + epsilon) + weight_decay * param).view_as(param)
     p_norm = torch.linalg.vector_norm(param)
     r_norm = torch.linalg.vector_norm(r)
     adapt = (p_norm > 0) & (r_norm > 0)
@@ -55,8 +65,13 @@ class Lamb(Optimizer):
 
     State per param: ``moment1``, ``moment2``, ``beta1_pow_acc``, ``beta2_pow_acc`` ([1]).
 
+    Sparse gradients (``torch.nn.Embedding(sparse=True)``) update every row, with g = 0 for the
+    rows they lack, as Paddle; a regularizer makes them dense (as Paddle).
+
     Raises:
         TypeError: a non-number hyper-parameter. ValueError: a negative epsilon.
+        NotImplementedError: at ``step()``, a sparse gradient of a float16/bfloat16 param with
+            ``multi_precision=True`` (Paddle's message).
     """
 
     _torch_kwarg_hints = {"weight_decay": "lamb_weight_decay (Lamb has no coupled weight_decay argument)"}
@@ -121,6 +136,13 @@ class Lamb(Optimizer):
             "weight_decay": 0.0 if param_key else as_float(group["lamb_weight_decay"]),
             "always_adapt": self._always_adapt,
         }
+
+    def _check_grad(self, param, grad, regularizer):
+        """Sparse gradients are accepted (with a regularizer too: Paddle then adds the dense
+        decay term to them and runs the dense kernel), except through a float32 master weight,
+        which Paddle's SelectedRows kernel refuses."""
+        if grad.is_sparse and self._multi_precision and param.dtype in (torch.float16, torch.bfloat16):
+            raise NotImplementedError("SelectedRows gradient is not supported when multi_precision=True.")
 
     _rule = staticmethod(lamb_update)
 

@@ -41,6 +41,21 @@ def round_to(value: float, dtype: torch.dtype) -> float:
     return float(np.float32(value))
 
 
+def _rounded_lr(lr: float, dtype: torch.dtype, device: torch.device):
+    """The rule's ``lr``: ``round_to(lr, dtype)``, or, inside a user's ``torch.compile``, the
+    same value as a 0-d float64 tensor (float32 on MPS), so that dynamo reads the lr as a graph
+    input instead of baking it in as a constant (a new lr would recompile). Rules accept 0-d
+    tensor hyper-parameters: the compiled engine passes them so too."""
+    if not torch.compiler.is_compiling():
+        return round_to(lr, dtype)
+    # ones * lr: dynamo's scalar tensorification keeps the lr symbolic through a product (not
+    # through torch.full / torch.tensor, which specialize it: measured with torch 2.13).
+    value = torch.ones((), dtype=torch.float64, device=device) * lr
+    if dtype != torch.float64:
+        value = value.to(torch.float32)
+    return value.to(torch.float32 if device.type == "mps" else torch.float64)
+
+
 def state_dtype(param: torch.Tensor) -> torch.dtype:
     """Accumulator dtype for ``param``: its own, or float32 for float16/bfloat16 (as Paddle)."""
     return torch.float32 if param.dtype in _LOW_PRECISION else param.dtype
@@ -355,13 +370,14 @@ class Optimizer(torch.optim.Optimizer):
             if not state:
                 state.update(self._init_state(p, group))
             dtype = state_dtype(state.get("master_weight", p))
-            lr = group["lr"] * (lr_multiplier(p) if list_mode else 1.0)
+            multiplier = lr_multiplier(p) if list_mode else 1.0
             param_key = self._hyper_key(group, p)
-            key = (dtype, lr, param_key)
+            # Keyed by the multiplier, not the lr: under torch.compile the lr is symbolic.
+            key = (dtype, p.device, multiplier, param_key)
             hyper = shared.get(key)
             if hyper is None:  # params with equal keys share one dict (engines only read it)
                 hyper = shared[key] = self._hypers_for(group, dtype, param_key)
-                hyper["lr"] = round_to(lr, dtype)
+                hyper["lr"] = _rounded_lr(group["lr"] * multiplier, dtype, p.device)
             params.append(p)
             grads.append(g)
             states.append(state)

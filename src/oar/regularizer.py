@@ -5,6 +5,8 @@ never modified. The optimizer applies it after gradient clipping and before the 
 """
 from __future__ import annotations
 
+import numbers
+
 
 import torch
 
@@ -30,6 +32,11 @@ class WeightDecayRegularizer:
         raise NotImplementedError
 
     def __call__(self, param: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """``grad + coeff * penalty_grad(param)``: a new tensor. A sparse grad gives a dense
+        result (duplicate rows summed), as Paddle's ``add_n`` of a SelectedRows grad and a
+        dense term does."""
+        if grad.is_sparse:
+            grad = grad.to_dense()
         return grad + self.coeff * self.penalty_grad(param.to(grad.dtype))
 
     def __repr__(self) -> str:
@@ -60,16 +67,17 @@ _KINDS = {"L1Decay": L1Decay, "L2Decay": L2Decay}
 
 
 def regularizer_to_state(reg: WeightDecayRegularizer | None):
-    """Plain-data form of a regularizer, for ``state_dict`` (None stays None)."""
-    if reg is None:
-        return None
+    """Plain-data form of a regularizer, for ``state_dict`` (None and numbers, e.g. AdamW's
+    decoupled coefficient, stay as they are)."""
+    if reg is None or (isinstance(reg, numbers.Real) and not isinstance(reg, bool)):
+        return reg
     return {"type": type(reg).__name__, "coeff": reg.coeff}
 
 
 def regularizer_from_state(state) -> WeightDecayRegularizer | None:
     """Inverse of :func:`regularizer_to_state`. Raises ValueError on an unknown form."""
-    if state is None:
-        return None
+    if state is None or (isinstance(state, numbers.Real) and not isinstance(state, bool)):
+        return state
     if not isinstance(state, dict) or state.get("type") not in _KINDS:
         raise ValueError(f"not a regularizer state: {state!r}")
     return _KINDS[state["type"]](state["coeff"])

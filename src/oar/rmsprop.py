@@ -24,7 +24,16 @@ def rmsprop_update(param, grad, state, *, lr, rho, epsilon, momentum, centered=F
         mom = μ mom + lr g / denom ;  p = p - mom
 
     ``state``: ``momentum``, ``mean_square``, ``mean_grad`` (all param shape).
+
+    A sparse COO ``grad`` (``Embedding(sparse=True)``: duplicate rows summed) updates every row,
+    the rows it lacks with g = 0, as Paddle's ``SparseRmspropGradFunctor``: the same arithmetic
+    as the dense rule on the summed gradient. (Paddle 3.3.1's CPU kernel looks rows up by binary
+    search in the merged rows, which ``MergeAdd`` leaves in input order when there are no
+    duplicates: with unsorted rows, some present rows then get g = 0. Not copied. With no rows at
+    all, where Paddle's kernel dies of a division by zero (SIGFPE), every row gets g = 0.)
     """
+    if grad.is_sparse:
+        grad = grad.coalesce().to_dense()
     mom, ms = state["momentum"], state["mean_square"]
     ms.mul_(rho).add_(grad * (1 - rho) * grad)  # ((1-ρ) g) g: Paddle's order
     if centered:
@@ -49,6 +58,9 @@ class RMSProp(Optimizer):
         parameters, weight_decay, grad_clip, name: see :class:`oar.Optimizer`.
 
     State per param: ``momentum``, ``mean_square``, ``mean_grad`` (all three always created).
+
+    Sparse gradients (``torch.nn.Embedding(sparse=True)``) update every row, with g = 0 for the
+    rows they lack, as Paddle; a regularizer makes them dense (as Paddle).
 
     Raises:
         ValueError: a negative rho, epsilon or momentum (Paddle's messages).
@@ -96,6 +108,10 @@ class RMSProp(Optimizer):
             "momentum": float(group["momentum"]),
             "centered": group["centered"],
         }
+
+    def _check_grad(self, param, grad, regularizer):
+        """Sparse gradients are accepted, with a regularizer too: Paddle then adds the dense
+        decay term to them (``add_n``) and runs the dense kernel."""
 
     _rule = staticmethod(rmsprop_update)
 

@@ -93,7 +93,7 @@ def unpack(opt: Optimizer, state_dict: Any) -> Unpacked:
                              f"this optimizer's group has {len(group['params'])}")
         for index, p in zip(saved["params"], group["params"]):
             params[index] = (p, group)
-        groups.append(_unpack_group(k, saved, group))
+        groups.append(_unpack_group(opt, k, saved, group))
     state = {}
     for index, entries in state_dict["state"].items():
         if index not in params:
@@ -112,14 +112,18 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _unpack_group(k: int, saved: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
+def _unpack_group(opt: Optimizer, k: int, saved: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
+    """A group restored: each saved value converted back, and its ``weight_decay`` read by the
+    optimizer as ``add_param_group`` reads it (AdamW: a decoupled coefficient)."""
     new = dict(group)
     for key, value in saved.items():
         if key == "params":
             continue
         try:
             new[key] = _FROM_STATE.get(key, _same)(value)
-        except ValueError as exc:
+            if key == "weight_decay":
+                new[key] = opt._parse_group_weight_decay(new[key])
+        except (TypeError, ValueError) as exc:
             raise ValueError(f"state_dict['param_groups'][{k}][{key!r}]: {exc}") from None
     return new
 

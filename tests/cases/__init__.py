@@ -52,6 +52,9 @@ class AlgorithmCases:
         engine_configs: option sets every engine is compared with eager on.
         kernel_configs: option sets its fused kernel is held to across thread/piece boundaries.
         property_kwargs: options for a drawn rate ``beta`` and ``eps`` (fused vs eager property).
+        schedulers: whether random configurations may draw an LRScheduler as learning_rate.
+        group_decays: the values a random second group's ``weight_decay`` is drawn from (AdamW:
+            its decoupled coefficients).
     """
 
     name: str
@@ -63,3 +66,5 @@ class AlgorithmCases:
     kernel_configs: list[dict[str, Any]]
     property_kwargs: Callable[[float, float], dict[str, Any]]
     required: dict[str, Any] = dataclasses.field(default_factory=dict)
+    schedulers: bool = True  # False: the constructor refuses an LRScheduler (Paddle's Rprop)
+    group_decays: list[Any] = dataclasses.field(default_factory=lambda: list(DECAYS))

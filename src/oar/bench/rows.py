@@ -313,7 +313,7 @@ def build_rows(pset: ParamSet, params_for: Callable[[], list[torch.Tensor]], lr:
     """Every optimizer row, in the table's order: oar's (algorithm by engine), torch's own
     peers, Paddle's, then the other libraries' peers; skipped rows are explained in ``notes``.
     ``options`` holds every algorithm's options, by key."""
-    algos = algorithms()
+    algos = [a for a in algorithms() if a.rule is not None]  # LBFGS: no single step to time
     rows: list[Row] = []
     try:
         rows += oar_rows(algos, pset, params_for, lr, options, engines)

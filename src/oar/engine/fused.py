@@ -84,12 +84,18 @@ class Kernel:
         hypers (callable(dict) -> tuple[float] | None): one param's hyper-parameter dict (as the
             eager rule receives it) to the kernel's doubles; None where the kernel does not
             implement the combination (the param then takes the fallback engine).
+        rows (tuple[str]): states of shape ``[k, *param.shape]`` (ASGD's stored grads), passed
+            by their base address after ``state``.
+        counters (tuple[str]): int64 one-element states (step counts), passed after ``pows``
+            in ``W`` (the kernel reads and writes them as ``int64_t``).
     """
 
     source: str
     state: tuple[str, ...]
     pows: tuple[str, ...]
     hypers: Callable[[Hyper], tuple[float, ...] | None]
+    rows: tuple[str, ...] = ()
+    counters: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -241,21 +247,28 @@ def _param_ok(kernel: Kernel, param: torch.Tensor, state: State) -> bool:
     sdtype, numel = _STATE_DTYPE[dtype], param.numel()
     if ("master_weight" in state) != (sdtype is not dtype):
         return False
-    for name in _element_states(kernel, dtype):
+    for name in (n for n in _element_states(kernel, dtype) if n not in kernel.rows):
         s = state.get(name)
         if not (s is not None and type(s) in PLAIN and s.dtype is sdtype and s.is_cpu and s.numel() == numel
                 and s.is_contiguous()):
             return False
-    for name in kernel.pows:
+    for name in kernel.rows:
         s = state.get(name)
-        if not (s is not None and type(s) in PLAIN and s.dtype is sdtype and s.is_cpu and s.numel() == 1):
+        if not (s is not None and type(s) in PLAIN and s.dtype is sdtype and s.is_cpu and s.dim() >= 1
+                and s.shape[1:] == param.shape and s.is_contiguous()):
             return False
+    for names, want in ((kernel.pows, sdtype), (kernel.counters, torch.int64)):
+        for name in names:
+            s = state.get(name)
+            if not (s is not None and type(s) in PLAIN and s.dtype is want and s.is_cpu and s.numel() == 1):
+                return False
     return True
 
 
 def _element_states(kernel: Kernel, dtype: torch.dtype) -> tuple[str, ...]:
-    """The element-wise state tensors the kernel takes for params of ``dtype``, in order."""
-    return kernel.state + (("master_weight",) if _STATE_DTYPE[dtype] is not dtype else ())
+    """The param-sized state tensors the kernel takes for params of ``dtype``, in order (rows
+    by their base address)."""
+    return kernel.state + kernel.rows + (("master_weight",) if _STATE_DTYPE[dtype] is not dtype else ())
 
 
 def _grad_ok(grad: torch.Tensor, dtype: torch.dtype, numel: int) -> bool:
@@ -285,7 +298,7 @@ class _KernelBatch:
         self.arrays = (
             _address([params[i].data_ptr() for i in idx], "Q"),
             _address([states[i][k].data_ptr() for i in idx for k in names], "Q"),
-            _address([states[i][k].data_ptr() for i in idx for k in kernel.pows], "Q"),
+            _address([states[i][k].data_ptr() for i in idx for k in kernel.pows + kernel.counters], "Q"),
             _address(self.numels, "q"),
         )
 
@@ -316,7 +329,7 @@ class _KernelPlan:
 
 
 def _state_names(kernel: Kernel) -> tuple[str, ...]:
-    return kernel.state + kernel.pows + ("master_weight",)
+    return kernel.state + kernel.rows + kernel.pows + kernel.counters + ("master_weight",)
 
 
 def _state_list(kernel: Kernel, params: Sequence[torch.Tensor],

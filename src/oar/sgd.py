@@ -1,0 +1,84 @@
+"""Stochastic gradient descent with ``paddle.optimizer.SGD``'s numerics
+(https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/SGD_en.html)."""
+from __future__ import annotations
+
+import torch
+
+from .algorithms import Algorithm, Peer, Traffic, register
+from .engine import fused as _fused
+from .optimizer import Optimizer
+
+__all__ = ["SGD", "sgd_update"]
+
+
+def sgd_update(param, grad, state, *, lr):
+    """One SGD step of ``param`` in place (Paddle's rule): ``p = p - lr g``. No state.
+
+    A sparse COO gradient (``Embedding(sparse=True)``) updates only the rows it holds, one entry
+    after the other, duplicates included (``p - lr g1 - lr g2``), as Paddle's SelectedRows kernel.
+    """
+    if grad.is_sparse:
+        param.index_put_(tuple(grad._indices()), grad._values() * lr * -1, accumulate=True)
+        return
+    param.sub_(grad * lr)
+
+
+class SGD(Optimizer):
+    """SGD with Paddle's semantics (``paddle.optimizer.SGD``, Paddle 3.3.1).
+
+    Args:
+        learning_rate (float | LRScheduler): default 0.001.
+        parameters, weight_decay, grad_clip, name: see :class:`oar.Optimizer`.
+        multi_precision (bool): float32 master weights for float16/bfloat16 params. Default False.
+
+    State per param: none (``master_weight`` with multi_precision).
+
+    Sparse gradients are taken: without a regularizer only their rows change; a regularizer
+    makes the gradient dense (as Paddle's ``add_n`` does).
+
+    Raises:
+        ValueError: ``learning_rate`` is None (Paddle's message).
+    """
+
+    _torch_kwarg_hints = {
+        "momentum": "(Paddle's SGD has no momentum: use oar.Momentum)",
+        "nesterov": "(Paddle's SGD has no momentum: use oar.Momentum(use_nesterov=True))",
+        "dampening": "(no equivalent)",
+    }
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        parameters=None,
+        weight_decay=None,
+        grad_clip=None,
+        multi_precision=False,
+        name=None,
+    ):
+        if learning_rate is None:
+            raise ValueError("learning_rate is not set")
+        super().__init__(learning_rate, parameters, weight_decay, grad_clip, name,
+                         options={}, multi_precision=multi_precision)
+
+    def _check_grad(self, param, grad, regularizer):
+        """Sparse gradients are supported (Paddle's SelectedRows kernel)."""
+
+    _rule = staticmethod(sgd_update)
+
+
+_fused.register(sgd_update, _fused.Kernel("sgd.c", (), (), lambda hyper: (hyper["lr"],)))
+
+
+def _torch_sgd(**flags: object) -> Peer:
+    label = ", ".join(f"{k}={v}" for k, v in flags.items())
+    return Peer(f"torch.SGD({label})", "torch",
+                lambda params, lr, _: torch.optim.SGD(params, lr=lr, **flags))
+
+
+register(Algorithm(
+    name="SGD", cls=SGD, rule=sgd_update,
+    traffic=Traffic(1, 1, 1, 0, "SGD: reads p,g; writes p (3P)"),
+    multi_precision=True,
+    demo={"peak_lr": 0.5, "weight_decay": 1e-4},
+    peers=(_torch_sgd(foreach=False), _torch_sgd(foreach=True), _torch_sgd(fused=True)),
+))
