@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from algorithm_cases import CASES, NORM, NO_CLIP, random_config
+from algorithm_cases import CASES, ENTRIES, NORM, NO_CLIP, random_config
 from paddle_harness import check, float32_criterion, paddle, run_side_by_side
 
 import oar
@@ -86,30 +86,38 @@ def test_group_weight_decay_none_means_the_optimizers():
         check(run, "float64")
 
 
-@pytest.mark.parametrize("name,kwargs", [("Adam", {}), ("Lamb", {}), ("RMSProp", {"learning_rate": 0.01})])
-def test_clip_by_norm_float32(name, kwargs):
+def _defaults(name: str) -> dict:
+    """The keywords of the algorithm's first case: its defaults (plus a required learning_rate)."""
+    return dict(CASES[name][0][0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_clip_by_norm_float32(name):
     """ClipGradByNorm: Paddle's CPU kernel is float32-only, so parity is checked in float32."""
     run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name),
-                           {**kwargs, "grad_clip": NORM}, NO_CLIP, dtype="float32")
+                           {**_defaults(name), "grad_clip": NORM}, NO_CLIP, dtype="float32")
     check(run, "float32")
 
 
-@pytest.mark.parametrize("name,kwargs", [("Adam", {"weight_decay": 0.1}), ("Lamb", {}),
-                                         ("RMSProp", {"learning_rate": 0.01, "momentum": 0.9})])
-def test_params_without_grad_are_skipped(name, kwargs):
-    """A param with no grad at a step gets no update, no decay, and its beta pows do not advance."""
+@pytest.mark.parametrize("name", NAMES)
+def test_params_without_grad_are_skipped(name):
+    """A param with no grad at a step gets no update, no decay, and its state does not advance."""
+    kwargs = _defaults(name)
+    if ENTRIES[name].weight_decay:
+        kwargs["weight_decay"] = 0.1
     run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), kwargs,
                            skip_grad=lambda step, i: (step + i) % 3 == 0)
     check(run, "float64")
 
 
 def test_float32_drift_over_20_steps_is_rounding_level():
-    """Report (and bound) the float32 drift after 20 steps for each optimizer."""
-    for name, kwargs in [("Adam", {}), ("Lamb", {}), ("RMSProp", {"learning_rate": 0.01})]:
-        run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), kwargs, dtype="float32")
+    """Report (and bound) the float32 drift after 20 steps of each optimizer's defaults."""
+    for name in NAMES:
+        run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), _defaults(name),
+                               dtype="float32")
         print(f"{name} float32 drift after 20 steps: {run.errors_mag[-1]:.2e} of |p|, "
               f"{run.errors[-1]:.2e} of the total update")
-        assert run.errors_mag[-1] <= 1e-5
+        assert run.errors_mag[-1] <= 1e-5, name
 
 
 def _paddle_sparse_adam(lazy_mode, amsgrad, weights, grads, lr, steps):
