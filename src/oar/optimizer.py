@@ -364,7 +364,7 @@ class Optimizer(torch.optim.Optimizer):
         for p, g in pairs:
             reg = self._regularizer_for(p, group, list_mode)
             self._check_grad(p, g, reg)
-            if reg is not None:
+            if reg is not None and reg.coeff != 0.0:  # g + 0 p is g (a pass saved; see README)
                 g = reg(p, g)
             state = self.state[p]
             if not state:

@@ -13,7 +13,7 @@ Engines (``ENGINES``), chosen per optimizer with ``engine=`` / ``set_engine``:
   per (device, dtype) bucket, hyper-parameters as 0-d tensors (a new lr never recompiles);
   params the compiler should not see run eagerly. See :mod:`oar.engine.compiled`.
 * ``'fused'``: the rule's hand-written C/OpenMP kernel on CPU, when its algorithm has one
-  (Adam, Lamb, RMSProp): one memory pass (LAMB: two), built once per machine; params it cannot
+  (every element-wise algorithm): one memory pass (LAMB: two), built once per machine; params it cannot
   take run compiled. See :mod:`oar.engine.fused`.
 * ``'auto'`` (the default; not in ``ENGINES``): the fused kernel where there is one (eager
   while it builds, in the background), else eager for small groups or where inductor cannot

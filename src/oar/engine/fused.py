@@ -60,7 +60,11 @@ from .torch_private import increment_version
 __all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "stats"]
 
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
-_FLAGS = ["-O3", "-fopenmp", "-fno-math-errno", "-ffp-contract=off", "-std=c11", "-shared", "-fPIC"]
+# -ffp-contract=off: no fused multiply-add (each op rounds as the rule's); -fno-trapping-math:
+# floating-point comparisons may be evaluated speculatively, so selects (Rprop's, Adamax's max)
+# vectorize; results are unchanged (only the exception flags, which nothing reads, may differ).
+_FLAGS = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-std=c11",
+          "-shared", "-fPIC"]
 #: Environment variable naming the ISA the kernels are built for (``-march=``): ``native`` by
 #: default; ``x86-64`` (SSE2 only) builds for the baseline, so that the tests can run the same
 #: kernels on any x86-64 machine and an ISA-dependent assumption fails everywhere (.ci/run does).
