@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import warnings
 
+from typing import Any
+
 import torch
 
 from .algorithms import Algorithm, Peer, Traffic, register
+from .clip import ClipGradBase
 from .engine import fused as _fused
+from .engine.rule import State
+from .lr import LRScheduler
 from .optimizer import Optimizer
-from .regularizer import L2Decay
+from .regularizer import L2Decay, WeightDecayRegularizer
 from .validate import number
 
 __all__ = ["Momentum", "momentum_update"]
@@ -18,8 +23,8 @@ __all__ = ["Momentum", "momentum_update"]
 _MULTI_TENSOR_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def momentum_update(param, grad, state, *, lr, momentum, use_nesterov=False, rescale_grad=None,
-                    l2_coeff=None):
+def momentum_update(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: Any, momentum: Any,
+                    use_nesterov: bool = False, rescale_grad: Any = None, l2_coeff: Any = None) -> None:
     """One Momentum step of ``param`` in place (Paddle's rule, its GPU kernel's form)::
 
         g' = g rescale_grad + c p          (rescale_grad None: 1; l2_coeff None: no c p term)
@@ -86,17 +91,17 @@ class Momentum(Optimizer):
 
     def __init__(
         self,
-        learning_rate=0.001,
-        momentum=0.9,
-        parameters=None,
-        use_nesterov=False,
-        weight_decay=None,
-        grad_clip=None,
-        multi_precision=False,
-        rescale_grad=1.0,
-        use_multi_tensor=False,
-        name=None,
-    ):
+        learning_rate: float | LRScheduler = 0.001,
+        momentum: float = 0.9,
+        parameters: Any = None,
+        use_nesterov: bool = False,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
+        multi_precision: bool = False,
+        rescale_grad: float = 1.0,
+        use_multi_tensor: bool = False,
+        name: str | None = None,
+    ) -> None:
         if learning_rate is None:
             raise ValueError("learning_rate is not set")
         if momentum is None:
@@ -113,7 +118,7 @@ class Momentum(Optimizer):
         self._constructed = True
         self._warn_rescale(stacklevel=4)  # this, __init__, the torch-convention wrapper, the caller
 
-    def _validate_group(self, group):
+    def _validate_group(self, group: dict[str, Any]) -> None:
         if "momentum" in group:
             number("momentum", group["momentum"])
         if "use_nesterov" in group and not isinstance(group["use_nesterov"], bool):
@@ -121,12 +126,12 @@ class Momentum(Optimizer):
         if "rescale_grad" in group:
             number("rescale_grad", group["rescale_grad"])
 
-    def add_param_group(self, param_group):
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         if self._constructed:
             self._warn_rescale(stacklevel=3)
 
-    def _warn_rescale(self, stacklevel):
+    def _warn_rescale(self, stacklevel: int) -> None:
         """Warn (once per optimizer) that a rescale_grad other than 1.0 is applied, which
         Paddle's CPU kernel does not do."""
         if self._warned_rescale:
@@ -141,16 +146,17 @@ class Momentum(Optimizer):
                     stacklevel=stacklevel)
                 return
 
-    def _accumulators(self, target, group):
+    def _accumulators(self, target: torch.Tensor, group: dict[str, Any]) -> State:
         return {"velocity": self._zeros(target)}
 
-    def _check_grad(self, param, grad, regularizer):
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer: object) -> None:
         if self._use_multi_tensor and (param.dtype not in _MULTI_TENSOR_DTYPES or grad.is_sparse):
             raise ValueError("Now multi_tensor_momentum only support fp32, fp16 or bf16 parameters "
                              "and grad is DENSE_TENSOR.")
 
     # ------------------------------------------------------------ the fused L2 decay
-    def _decays(self, param, group, list_mode):
+    def _decays(self, param: torch.Tensor, group: dict[str, Any],
+                list_mode: bool) -> tuple[WeightDecayRegularizer | None, float | None]:
         """``(generic regularizer, fused L2 coefficient)`` of ``param`` in ``group`` (either
         None), as Paddle's Momentum splits them."""
         if list_mode:
@@ -166,16 +172,17 @@ class Momentum(Optimizer):
             decay = None if isinstance(base, L2Decay) else base
         return decay, fused
 
-    def _regularizer_for(self, param, group, list_mode):
+    def _regularizer_for(self, param: torch.Tensor, group: dict[str, Any],
+                         list_mode: bool) -> WeightDecayRegularizer | None:
         """The generic regularization (a fused L2 decay is skipped here)."""
         return self._decays(param, group, list_mode)[0]
 
-    def _hyper_key(self, group, param):
+    def _hyper_key(self, group: dict[str, Any], param: torch.Tensor) -> float | None:
         """The fused L2 coefficient of ``param`` (None: no fused decay)."""
         list_mode = self._list_mode and group is self.param_groups[0]
         return self._decays(param, group, list_mode)[1]
 
-    def _hyper(self, group, dtype, param_key):
+    def _hyper(self, group: dict[str, Any], dtype: torch.dtype, param_key: float | None) -> dict[str, Any]:
         rescale = float(group["rescale_grad"])
         return {
             "momentum": float(group["momentum"]),
@@ -187,7 +194,7 @@ class Momentum(Optimizer):
     _rule = staticmethod(momentum_update)
 
 
-def _fused_hypers(hyper):
+def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...]:
     rescale, coeff = hyper["rescale_grad"], hyper["l2_coeff"]
     return (hyper["lr"], hyper["momentum"], 1.0 if rescale is None else rescale,
             0.0 if coeff is None else coeff, float(hyper["use_nesterov"]), float(coeff is not None))

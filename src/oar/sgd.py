@@ -2,16 +2,22 @@
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/SGD_en.html)."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from .algorithms import Algorithm, Peer, Traffic, register
+from .clip import ClipGradBase
 from .engine import fused as _fused
+from .engine.rule import State
+from .lr import LRScheduler
 from .optimizer import Optimizer
+from .regularizer import WeightDecayRegularizer
 
 __all__ = ["SGD", "sgd_update"]
 
 
-def sgd_update(param, grad, state, *, lr):
+def sgd_update(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: Any) -> None:
     """One SGD step of ``param`` in place (Paddle's rule): ``p = p - lr g``. No state.
 
     A sparse COO gradient (``Embedding(sparse=True)``) updates only the rows it holds, one entry
@@ -48,19 +54,19 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        learning_rate=0.001,
-        parameters=None,
-        weight_decay=None,
-        grad_clip=None,
-        multi_precision=False,
-        name=None,
-    ):
+        learning_rate: float | LRScheduler = 0.001,
+        parameters: Any = None,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
+        multi_precision: bool = False,
+        name: str | None = None,
+    ) -> None:
         if learning_rate is None:
             raise ValueError("learning_rate is not set")
         super().__init__(learning_rate, parameters, weight_decay, grad_clip, name,
                          options={}, multi_precision=multi_precision)
 
-    def _check_grad(self, param, grad, regularizer):
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer: object) -> None:
         """Sparse gradients are supported (Paddle's SelectedRows kernel)."""
 
     _rule = staticmethod(sgd_update)
