@@ -13,54 +13,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oar import lr as O
-
-paddle = pytest.importorskip("paddle")
-P = paddle.optimizer.lr
+from lr_harness import O, P, assert_state, raised, run_pair, sd_equal
 
 HYP = settings(max_examples=25, deadline=None, derandomize=True)
-N_STEPS = 100
-
-
-# ---------------------------------------------------------------------------------------------- helpers
-def same(a, b) -> bool:
-    """Exact equality (rel 1e-15 allowed), NaN == NaN, and the same Python number kind."""
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    if (type(a) is int) != (type(b) is int):
-        return False
-    return a == b or math.isclose(a, b, rel_tol=1e-15, abs_tol=0.0)
-
-
-def assert_state(o, p):
-    assert same(o(), p()), (o.last_epoch, o(), p())
-    assert o.last_epoch == p.last_epoch
-    assert same(o.last_lr, p.last_lr)
-    assert same(o.base_lr, p.base_lr)
-
-
-def run_pair(make, steps=N_STEPS):
-    """Build with both modules, compare after construction and after each ``step()``."""
-    o, p = make(O), make(P)
-    assert_state(o, p)
-    for _ in range(steps):
-        o.step()
-        p.step()
-        assert_state(o, p)
-    assert sd_equal(o.state_dict(), p.state_dict())
-    return o, p
-
-
-def sd_equal(a, b) -> bool:
-    if a.keys() != b.keys():
-        return False
-    for k in a:
-        if isinstance(a[k], dict):
-            if not sd_equal(a[k], b[k]):
-                return False
-        elif not same(a[k], b[k]):
-            return False
-    return True
 
 
 # factories: M is oar.lr or paddle.optimizer.lr
@@ -387,20 +342,10 @@ BAD = [
 ]
 
 
-def _raised(make, M):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            make(M)
-        except Exception as e:  # noqa: BLE001
-            return e
-    return None
-
-
 @pytest.mark.parametrize("idx", range(len(BAD)))
 def test_bad_inputs_raise_like_paddle(idx):
     make, arg = BAD[idx]
-    eo, ep = _raised(make, O), _raised(make, P)
+    eo, ep = raised(make, O), raised(make, P)
     assert ep is not None and eo is not None
     assert type(eo) is type(ep), (eo, ep)
     assert arg in str(eo), str(eo)

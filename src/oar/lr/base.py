@@ -1,0 +1,194 @@
+"""Learning-rate schedulers with the semantics of ``paddle.optimizer.lr`` (Paddle 3.3.1; https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/LRScheduler_en.html).
+
+A scheduler is a plain-Python object holding ``base_lr``, ``last_epoch`` and ``last_lr`` (Python floats
+computed in float64, bit-identical to Paddle).  Constructing one performs one ``step()``, so a fresh
+scheduler has ``last_epoch == 0`` (or ``last_epoch + 1`` when a ``last_epoch`` is given) and
+``last_lr == get_lr()``.  ``scheduler()`` returns ``last_lr``; the optimizer reads it at every update and
+never steps the scheduler itself: call ``scheduler.step()`` yourself.
+
+Optimizers register themselves as *listeners* (``_add_listener``): every change of ``last_lr`` (``step``,
+``set_state_dict``) calls ``listener._on_lr_change()``.  Listeners are held through weak references, are
+never part of ``state_dict()`` and are not carried by ``copy``/``deepcopy``/``pickle``.
+
+This module depends on nothing else in ``oar``.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+import weakref
+from typing import Any, Callable
+
+__all__ = ["LRScheduler"]
+
+
+def _plain(value: Any) -> Any:
+    """Convert a size-1 torch tensor (→ float, as Paddle does for its Tensors) or numpy value (→ Python
+    scalar) to plain Python data, so that state dicts load with ``torch.load(weights_only=True)``."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise AssertionError("numel of Tensor in state_dict must be 1")
+        return float(value)
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, (np.generic, np.ndarray)):
+        if value.size != 1:
+            raise AssertionError("numel of array in state_dict must be 1")
+        return value.item()
+    return value
+
+
+def _holds(condition: Callable[[], Any], name: str, value: Any, expected: str) -> bool:
+    """Evaluate a validation comparison; a TypeError from it (e.g. a str compared with a number, the same
+    exception type Paddle raises there) is re-raised with a message naming the argument."""
+    try:
+        return bool(condition())
+    except TypeError:
+        raise TypeError(f"'{name}' must be {expected}, but received {value!r} ({type(value)}).") from None
+
+
+class LRScheduler:
+    """Base class of all schedulers (``paddle.optimizer.lr.LRScheduler``).
+
+    Subclasses set their own attributes, call ``super().__init__`` and implement ``get_lr()``, which
+    returns the learning rate for ``self.last_epoch`` (it may read ``self.last_lr``, the previous value).
+    A subclass may also define ``_get_closed_form_lr()``; ``step(epoch)`` then uses it instead of ``get_lr()``.
+
+    Args:
+        learning_rate (float|int): initial learning rate, stored as ``base_lr = last_lr = float(learning_rate)``.
+            Default 0.1.
+        last_epoch (int): index of the last epoch; the constructor steps once, to ``last_epoch + 1``.
+            Default -1.
+        verbose (bool): print ``Epoch {last_epoch}: {ClassName} set learning rate to {last_lr}.`` at every
+            step, the constructor's included. Default False.
+
+    Raises:
+        TypeError: ``learning_rate`` is not a float or int.
+        ValueError: ``learning_rate < 0``.
+        NotImplementedError: ``get_lr()`` is not overridden (raised by the constructor's step).
+
+    ``state_dict()`` returns ``{'last_epoch', 'last_lr'}`` (the attributes named by ``state_keys()``);
+    ``set_state_dict`` (alias ``set_dict``) raises RuntimeError for a missing key and warns (UserWarning)
+    when the dict holds more entries than ``state_keys()`` names.
+    """
+
+    base_lr: float
+    last_lr: float
+    last_epoch: int
+    verbose: bool
+
+    def __init__(self, learning_rate: float = 0.1, last_epoch: int = -1, verbose: bool = False) -> None:
+        if not isinstance(learning_rate, (float, int)):
+            raise TypeError(
+                f"The type of learning rate must be float, but received {type(learning_rate)}"
+            )
+        if learning_rate < 0:
+            raise ValueError(f"Invalid learning rate: {learning_rate}")
+        self._listeners: list[weakref.ref] = []
+        self.base_lr = float(learning_rate)
+        self.last_lr = float(learning_rate)
+        self.last_epoch = last_epoch
+        self.verbose = verbose
+        self.step()
+
+    # ------------------------------------------------------------------ schedule
+    def __call__(self) -> float:
+        """Return the current learning rate, ``last_lr``."""
+        return self.last_lr
+
+    def get_lr(self) -> float:
+        """Learning rate for ``self.last_epoch``; subclasses must override it."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.get_lr() is not implemented: a subclass of LRScheduler must override get_lr()"
+        )
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance the schedule: ``last_epoch += 1`` (or ``last_epoch = epoch``), then recompute ``last_lr``.
+
+        With an explicit ``epoch`` the closed form ``_get_closed_form_lr()`` is used when the class has one,
+        ``get_lr()`` otherwise. Call it after ``optimizer.step()``.
+        """
+        if epoch is None:
+            self.last_epoch += 1
+            self.last_lr = self.get_lr()
+        else:
+            self.last_epoch = epoch
+            closed_form: Callable[[], float] | None = getattr(self, "_get_closed_form_lr", None)
+            self.last_lr = closed_form() if closed_form is not None else self.get_lr()
+        if self.verbose:
+            print(f"Epoch {self.last_epoch}: {type(self).__name__} set learning rate to {self.last_lr}.")
+        self._notify_listeners()
+
+    # ------------------------------------------------------------------ state
+    def state_keys(self) -> None:
+        """Set ``self.keys``, the attribute names saved by ``state_dict()`` (default: last_epoch, last_lr)."""
+        self.keys = ["last_epoch", "last_lr"]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return ``{key: getattr(self, key)}`` for the keys of ``state_keys()`` that are set (plain data)."""
+        self.state_keys()
+        return {key: _plain(self.__dict__[key]) for key in self.keys if key in self.__dict__}
+
+    def set_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state produced by ``state_dict()``; listeners are notified afterwards.
+
+        Raises:
+            RuntimeError: a key of ``state_keys()`` is missing (nothing is loaded then).
+        """
+        self.state_keys()
+        for key in self.keys:
+            if key not in state_dict:
+                raise RuntimeError(
+                    "Please check whether state_dict is correct for optimizer. "
+                    f"Can't find [ {key} ] in state_dict"
+                )
+        for key in self.keys:
+            self.__dict__[key] = state_dict[key]
+        if len(state_dict) > len(self.keys):
+            warnings.warn(
+                "There are some unused values in state_dict. Maybe the optimizer have different "
+                "'LearningRateDecay' when invoking state_dict and set_dict"
+            )
+        self._notify_listeners()
+
+    def set_dict(self, state_dict: dict[str, Any]) -> None:
+        """Alias of ``set_state_dict`` (dispatches to the subclass's override)."""
+        self.set_state_dict(state_dict)
+
+    # ------------------------------------------------------------------ listeners
+    def _add_listener(self, obj: Any) -> None:
+        """Register ``obj`` (weakly); ``obj._on_lr_change()`` is called after every change of ``last_lr``."""
+        listeners = self.__dict__.setdefault("_listeners", [])
+        listeners[:] = [ref for ref in listeners if ref() is not None]
+        if not any(ref() is obj for ref in listeners):
+            listeners.append(weakref.ref(obj))
+
+    def _remove_listener(self, obj: Any) -> None:
+        """Unregister ``obj`` (no error if it is not registered)."""
+        listeners = self.__dict__.get("_listeners")
+        if listeners:
+            listeners[:] = [ref for ref in listeners if ref() is not None and ref() is not obj]
+
+    def _notify_listeners(self) -> None:
+        listeners = self.__dict__.get("_listeners")
+        if not listeners:
+            return
+        live = []
+        for ref in list(listeners):
+            obj = ref()
+            if obj is not None:
+                live.append(obj)
+        # drop dead references (keeping any listener added meanwhile)
+        listeners[:] = [ref for ref in listeners if ref() is not None]
+        for obj in live:
+            obj._on_lr_change()
+
+    # copies and pickles never carry listeners
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_listeners", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._listeners = []

@@ -1,0 +1,78 @@
+"""Linear schedules: ``LinearWarmup`` (before a float or another scheduler) and ``LinearLR``."""
+from __future__ import annotations
+
+from typing import Any
+
+from .base import LRScheduler, _holds
+
+
+class LinearWarmup(LRScheduler):
+    r"""Linear warm-up before a float lr or another scheduler, ``paddle.optimizer.lr.LinearWarmup``.
+
+    For ``e = last_epoch < warmup_steps``: ``lr = (end_lr - start_lr) * e / warmup_steps + start_lr``.
+    Afterwards ``lr = learning_rate`` when it is a number (returned as given, an int stays an int), or,
+    for a scheduler, ``learning_rate.step(e - warmup_steps)`` (explicit epoch) then ``learning_rate()``.
+    ``base_lr`` is ``start_lr``. When wrapping a scheduler, ``state_dict()`` adds the inner state under
+    ``'LinearWarmup_LR'`` and ``set_state_dict`` requires it (KeyError otherwise) and, as in Paddle, warns
+    about unused values (the base check counts the extra key).
+
+    Args:
+        learning_rate (float|int|LRScheduler): lr after warm-up.
+        warmup_steps (int): warm-up length, > 0.
+        start_lr (float|int): lr at epoch 0, >= 0.
+        end_lr (float|int): lr reached at the end of warm-up, > start_lr.
+        last_epoch (int): Default -1.  verbose (bool): Default False.
+
+    Raises:
+        TypeError: ``learning_rate`` is not a float, int or LRScheduler.
+        AssertionError: ``warmup_steps`` is not a positive int, or ``end_lr <= start_lr``.
+        plus the base-class errors, applied to ``start_lr``.
+    """
+
+    def __init__(
+        self,
+        learning_rate: float | LRScheduler,
+        warmup_steps: int,
+        start_lr: float,
+        end_lr: float,
+        last_epoch: int = -1,
+        verbose: bool = False,
+    ) -> None:
+        if not isinstance(learning_rate, (float, int, LRScheduler)):
+            raise TypeError(
+                "the type of learning_rate should be [int, float or LRScheduler], "
+                f"the current type is {learning_rate}"
+            )
+        self.learning_rate = learning_rate
+        if not (
+            _holds(lambda: warmup_steps > 0, "warmup_steps", warmup_steps, "a positive integer")
+            and isinstance(warmup_steps, int)
+        ):
+            raise AssertionError(f"'warmup_steps' must be a positive integer, but received {warmup_steps!r}.")
+        self.warmup_steps = warmup_steps
+        self.start_lr = start_lr
+        self.end_lr = end_lr
+        if not _holds(lambda: end_lr > start_lr, "end_lr", end_lr, f"a number greater than start_lr={start_lr!r}"):
+            raise AssertionError(f"end_lr {end_lr} must be greater than start_lr {start_lr}")
+        super().__init__(start_lr, last_epoch, verbose)
+
+    def get_lr(self) -> float:
+        epoch = self.last_epoch
+        if epoch < self.warmup_steps:
+            return (self.end_lr - self.start_lr) * float(epoch) / float(self.warmup_steps) + self.start_lr
+        inner = self.learning_rate
+        if isinstance(inner, LRScheduler):
+            inner.step(epoch - self.warmup_steps)
+            return inner()
+        return inner
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if isinstance(self.learning_rate, LRScheduler):
+            state["LinearWarmup_LR"] = self.learning_rate.state_dict()
+        return state
+
+    def set_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().set_state_dict(state_dict)
+        if isinstance(self.learning_rate, LRScheduler):
+            self.learning_rate.set_state_dict(state_dict["LinearWarmup_LR"])

@@ -1,0 +1,67 @@
+"""Shared helpers of the ``oar.lr`` parity tests: run an oar scheduler and Paddle's side by side."""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable
+
+import pytest
+
+from oar import lr as O
+
+paddle = pytest.importorskip("paddle")
+P = paddle.optimizer.lr
+
+N_STEPS = 100
+
+
+def same(a, b) -> bool:
+    """Exact equality (rel 1e-15 allowed), NaN == NaN, and the same Python number kind."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if (type(a) is int) != (type(b) is int):
+        return False
+    return a == b or math.isclose(a, b, rel_tol=1e-15, abs_tol=0.0)
+
+
+def assert_state(o, p):
+    assert same(o(), p()), (o.last_epoch, o(), p())
+    assert o.last_epoch == p.last_epoch
+    assert same(o.last_lr, p.last_lr)
+    assert same(o.base_lr, p.base_lr)
+
+
+def run_pair(make, steps=N_STEPS):
+    """Build with both modules, compare after construction and after each ``step()``."""
+    o, p = make(O), make(P)
+    assert_state(o, p)
+    for _ in range(steps):
+        o.step()
+        p.step()
+        assert_state(o, p)
+    assert sd_equal(o.state_dict(), p.state_dict())
+    return o, p
+
+
+def sd_equal(a, b) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        if isinstance(a[k], dict):
+            if not sd_equal(a[k], b[k]):
+                return False
+        elif not same(a[k], b[k]):
+            return False
+    return True
+
+
+
+def raised(make: Callable[[Any], Any], M: Any) -> BaseException | None:
+    """The exception ``make(M)`` raises (warnings silenced), or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            make(M)
+        except Exception as e:  # noqa: BLE001
+            return e
+    return None
