@@ -12,7 +12,7 @@ from oar import lr as O
 paddle = pytest.importorskip("paddle")
 P = paddle.optimizer.lr
 
-N_STEPS = 100
+N_STEPS = 300  # the issue asks for parity over at least 300 steps
 
 
 def same(a, b) -> bool:

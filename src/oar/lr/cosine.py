@@ -5,6 +5,8 @@ import math
 
 from .base import LRScheduler
 
+__all__ = ["CosineAnnealingDecay"]
+
 
 class CosineAnnealingDecay(LRScheduler):
     r"""Cosine annealing (SGDR without restarts), ``paddle.optimizer.lr.CosineAnnealingDecay``.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .base import LRScheduler, _holds
 
+__all__ = ["NoamDecay", "StepDecay"]
+
 
 class NoamDecay(LRScheduler):
     r"""Noam decay (*Attention Is All You Need*), ``paddle.optimizer.lr.NoamDecay``.

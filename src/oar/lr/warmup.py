@@ -5,6 +5,8 @@ from typing import Any
 
 from .base import LRScheduler, _holds
 
+__all__ = ["LinearWarmup"]
+
 
 class LinearWarmup(LRScheduler):
     r"""Linear warm-up before a float lr or another scheduler, ``paddle.optimizer.lr.LinearWarmup``.
