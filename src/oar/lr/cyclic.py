@@ -1,0 +1,4 @@
+"""One-cycle and cyclic schedules: ``OneCycleLR``, ``CyclicLR``."""
+from __future__ import annotations
+
+__all__: list[str] = []
