@@ -284,6 +284,8 @@ class Optimizer(torch.optim.Optimizer):
                 "The type of 'scheduler' in optimizer.set_lr_scheduler must be LRScheduler, "
                 f"but received {type(scheduler)}."
             )
+        if isinstance(self._learning_rate, LRScheduler) and self._learning_rate is not scheduler:
+            self._learning_rate._remove_listener(self)  # the old scheduler no longer drives this optimizer
         self._learning_rate = scheduler
         scheduler._add_listener(self)
         self._sync_group_lrs()

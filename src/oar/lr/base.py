@@ -10,6 +10,13 @@ Optimizers register themselves as *listeners* (``_add_listener``): every change 
 ``set_state_dict``) calls ``listener._on_lr_change()``.  Listeners are held through weak references, are
 never part of ``state_dict()`` and are not carried by ``copy``/``deepcopy``/``pickle``.
 
+Every scheduler is also a ``torch.optim.lr_scheduler.LRScheduler`` and speaks torch's scheduler protocol
+once it drives an optimizer (as an oar optimizer's ``learning_rate``, or a torch optimizer through
+:func:`oar.lr.attach`): ``optimizer``, ``step()``, ``get_last_lr()``, ``state_dict()`` / ``load_state_dict()``
+(Paddle's keys; ``load_state_dict`` is ``set_state_dict``). Trainers that accept only torch schedulers
+(PyTorch Lightning, Hugging Face ``Trainer``) therefore accept oar's. One difference remains: ``get_lr()``
+is Paddle's (the float for ``last_epoch``), not torch's list; use ``get_last_lr()`` for the list.
+
 This module depends on nothing else in ``oar``.
 """
 from __future__ import annotations
@@ -19,14 +26,16 @@ import warnings
 import weakref
 from typing import Any, Callable
 
-__all__ = ["LRScheduler"]
+import torch
+from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
+
+__all__ = ["LRScheduler", "attach"]
 
 
 def _plain(value: Any) -> Any:
     """Convert a size-1 torch tensor (→ float, as Paddle does for its Tensors) or numpy value (→ Python
     scalar) to plain Python data, so that state dicts load with ``torch.load(weights_only=True)``."""
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.Tensor):
+    if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise AssertionError("numel of Tensor in state_dict must be 1")
         return float(value)
@@ -47,7 +56,7 @@ def _holds(condition: Callable[[], Any], name: str, value: Any, expected: str) -
         raise TypeError(f"'{name}' must be {expected}, but received {value!r} ({type(value)}).") from None
 
 
-class LRScheduler:
+class LRScheduler(_TorchLRScheduler):
     """Base class of all schedulers (``paddle.optimizer.lr.LRScheduler``).
 
     Subclasses set their own attributes, call ``super().__init__`` and implement ``get_lr()``, which
@@ -76,6 +85,7 @@ class LRScheduler:
     last_lr: float
     last_epoch: int
     verbose: bool
+    _step_count: int = 0  # step() calls, the constructor's included (torch's counter; accelerate reads it)
 
     def __init__(self, learning_rate: float = 0.1, last_epoch: int = -1, verbose: bool = False) -> None:
         if not isinstance(learning_rate, (float, int)):
@@ -84,7 +94,7 @@ class LRScheduler:
             )
         if learning_rate < 0:
             raise ValueError(f"Invalid learning rate: {learning_rate}")
-        self._listeners: list[weakref.ref] = []
+        self._listeners: list[weakref.ref[Any]] = []
         self.base_lr = float(learning_rate)
         self.last_lr = float(learning_rate)
         self.last_epoch = last_epoch
@@ -96,7 +106,7 @@ class LRScheduler:
         """Return the current learning rate, ``last_lr``."""
         return self.last_lr
 
-    def get_lr(self) -> float:
+    def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
         """Learning rate for ``self.last_epoch``; subclasses must override it."""
         raise NotImplementedError(
             f"{type(self).__name__}.get_lr() is not implemented: a subclass of LRScheduler must override get_lr()"
@@ -108,6 +118,7 @@ class LRScheduler:
         With an explicit ``epoch`` the closed form ``_get_closed_form_lr()`` is used when the class has one,
         ``get_lr()`` otherwise. Call it after ``optimizer.step()``.
         """
+        self._step_count += 1
         if epoch is None:
             self.last_epoch += 1
             self.last_lr = self.get_lr()
@@ -155,6 +166,42 @@ class LRScheduler:
         """Alias of ``set_state_dict`` (dispatches to the subclass's override)."""
         self.set_state_dict(state_dict)
 
+    # ------------------------------------------------------------------ torch's scheduler protocol
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer this scheduler drives (torch's protocol): the oar optimizer built with it as
+        ``learning_rate`` (or given it by ``set_lr_scheduler``), or the torch optimizer given to
+        :func:`oar.lr.attach`; the first one bound when there are several.
+
+        Raises:
+            AttributeError: no optimizer is bound to this scheduler (so ``hasattr`` is False).
+        """
+        for obj in self._live_listeners():
+            if isinstance(obj, torch.optim.Optimizer):
+                return obj
+            if isinstance(obj, _TorchOptimizerBinding):
+                return obj.optimizer
+        raise AttributeError(
+            f"{type(self).__name__} drives no optimizer: pass it as an oar optimizer's learning_rate, "
+            "or bind a torch optimizer with oar.lr.attach(optimizer, scheduler)"
+        )
+
+    def get_last_lr(self) -> list[float | torch.Tensor]:
+        """torch's protocol: the lr of each param group of the bound optimizer (the effective lr, the
+        scheduler's value times the group's multiplier, for an oar optimizer), or ``[last_lr]`` when no
+        optimizer is bound. Tensors are returned as copies."""
+        try:
+            optimizer = self.optimizer
+        except AttributeError:
+            return [self.last_lr]
+        return [
+            g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"] for g in optimizer.param_groups
+        ]
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's name for :meth:`set_state_dict` (Paddle's keys)."""
+        self.set_state_dict(state_dict)
+
     # ------------------------------------------------------------------ listeners
     def _add_listener(self, obj: Any) -> None:
         """Register ``obj`` (weakly); ``obj._on_lr_change()`` is called after every change of ``last_lr``."""
@@ -169,26 +216,91 @@ class LRScheduler:
         if listeners:
             listeners[:] = [ref for ref in listeners if ref() is not None and ref() is not obj]
 
-    def _notify_listeners(self) -> None:
+    def _live_listeners(self) -> list[Any]:
+        """The listeners still alive, in the order they were added (dead references are dropped)."""
         listeners = self.__dict__.get("_listeners")
         if not listeners:
-            return
-        live = []
-        for ref in list(listeners):
-            obj = ref()
-            if obj is not None:
-                live.append(obj)
-        # drop dead references (keeping any listener added meanwhile)
+            return []
+        live = [obj for obj in (ref() for ref in listeners) if obj is not None]
         listeners[:] = [ref for ref in listeners if ref() is not None]
-        for obj in live:
+        return live
+
+    def _notify_listeners(self) -> None:
+        for obj in self._live_listeners():
             obj._on_lr_change()
 
     # copies and pickles never carry listeners
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("_listeners", None)
+        state.pop("_bindings", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._listeners = []
+        self._bindings = []
+
+
+class _TorchOptimizerBinding:
+    """Listener that writes a scheduler's lr into every param group of a torch optimizer.
+
+    The scheduler holds it strongly (in ``_bindings``) and it holds the optimizer strongly, as a torch
+    scheduler holds its optimizer."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, scheduler: LRScheduler) -> None:
+        self.optimizer = optimizer
+        self._scheduler = weakref.ref(scheduler)
+
+    def _on_lr_change(self) -> None:
+        scheduler = self._scheduler()
+        if scheduler is None:
+            return
+        lr = float(scheduler())
+        for group in self.optimizer.param_groups:
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)  # keeps a tensor lr (fused/capturable torch optimizers) a tensor
+            else:
+                group["lr"] = lr
+
+
+def attach(optimizer: torch.optim.Optimizer, scheduler: LRScheduler) -> LRScheduler:
+    """Let a Paddle-style ``scheduler`` drive a ``torch.optim`` optimizer.
+
+    Every param group's ``lr`` is set to ``scheduler()`` now and after every change of the scheduler's
+    value (``scheduler.step()``, ``set_state_dict``); call ``scheduler.step()`` after ``optimizer.step()``
+    as with any torch scheduler. A tensor ``lr`` stays a tensor (filled in place). Every group gets the
+    same lr: groups that need different ones need an oar optimizer (its groups' ``learning_rate``
+    multipliers) or one scheduler per optimizer. For an oar optimizer this is ``set_lr_scheduler``.
+    The scheduler then speaks torch's protocol for it (``scheduler.optimizer is optimizer``,
+    ``get_last_lr()``), so it can be given to trainers that take torch schedulers.
+
+    Args:
+        optimizer (torch.optim.Optimizer): the optimizer to drive.
+        scheduler (oar.lr.LRScheduler): the schedule.
+
+    Returns:
+        oar.lr.LRScheduler: ``scheduler``, for chaining.
+
+    Raises:
+        TypeError: ``optimizer`` is not a ``torch.optim.Optimizer`` or ``scheduler`` not an
+            ``oar.lr.LRScheduler``.
+    """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"attach: 'optimizer' must be a torch.optim.Optimizer, but received {optimizer!r}")
+    if not isinstance(scheduler, LRScheduler):
+        raise TypeError(f"attach: 'scheduler' must be an oar.lr.LRScheduler, but received {scheduler!r}")
+    set_lr_scheduler = getattr(optimizer, "set_lr_scheduler", None)
+    if set_lr_scheduler is not None and hasattr(optimizer, "_on_lr_change"):  # an oar optimizer
+        set_lr_scheduler(scheduler)
+        return scheduler
+    bindings: list[_TorchOptimizerBinding] = scheduler.__dict__.setdefault("_bindings", [])
+    for binding in bindings:
+        if binding.optimizer is optimizer:
+            binding._on_lr_change()
+            return scheduler
+    binding = _TorchOptimizerBinding(optimizer, scheduler)
+    bindings.append(binding)
+    scheduler._add_listener(binding)
+    binding._on_lr_change()
+    return scheduler
