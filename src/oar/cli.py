@@ -1,4 +1,4 @@
-"""The ``oar`` command line: ``oar demo`` and ``oar bench``.
+"""The ``oar`` command line: ``oar demo``, ``oar bench`` and ``oar lr plot``.
 
 ``oar demo`` lives in :mod:`oar.demo`; ``oar bench`` in :mod:`oar.bench`, which is imported only
 when the ``bench`` subcommand is chosen (so ``oar demo`` and ``oar --help`` never import it).
@@ -40,8 +40,8 @@ _DESCRIPTION = f"""\
 oar: PaddlePaddle 3.3.1's optimizers (paddle.optimizer: {_names(last=", ")}, the lr
 schedulers, L1/L2 decay, gradient clipping) with Paddle's numerics, on PyTorch tensors.
 
-This command runs the two showcases; the library itself is used from Python
-(`import oar`)."""
+This command runs the two showcases and draws lr schedules; the library itself is used
+from Python (`import oar`)."""
 
 _EPILOG = f"""\
 examples:
@@ -49,6 +49,7 @@ examples:
   oar demo --optimizers momentum,adamw --epochs 3 --out /tmp/demo
   oar demo --optimizers all         train with every optimizer (about a minute)
   oar bench --help                 options of the optimizer-step benchmark
+  oar lr plot "LinearWarmup(CosineAnnealingDecay(0.1, T_max=1000), 100, 0.0, 0.1)" --steps 1100
 
 Run `oar <command> --help` for the details of a command."""
 
@@ -86,6 +87,25 @@ accuracy in %, seconds), and in --out:
 Needs scikit-learn, matplotlib and tqdm: pip install 'oar[demo]'.
 Exit status: 0 on success, 1 on an error (a missing package, an unwritable --out),
 2 on a bad option."""
+
+_LR_DESCRIPTION = """\
+Learning-rate schedules of oar.lr (Paddle's paddle.optimizer.lr). `oar lr plot --help` for the
+one command."""
+
+_LR_PLOT_DESCRIPTION = """\
+Draw a schedule of oar.lr to a PNG and print some of its values.
+
+The expression is one scheduler call made of oar.lr names and literals, nested as in
+Python, e.g.
+  "LinearWarmup(CosineAnnealingDecay(0.1, T_max=1000), 100, 0.0, 0.1)"
+  "OneCycleLR(0.1, total_steps=500, three_phase=True)"
+  "PiecewiseDecay([100, 200], [0.1, 0.01, 0.001])"
+It is parsed, never evaluated: only oar.lr schedulers, numbers, strings, lists, tuples
+and arithmetic on numbers are accepted. LambdaDecay and MultiplicativeDecay (a Python
+callable) and ReduceOnPlateau (a metric) need the Python API.
+
+Epoch 0 (or the scheduler's last_epoch + 1) is the value after construction; each
+further epoch is one scheduler.step(). Drawing needs matplotlib (pip install 'oar[demo]')."""
 
 _BENCH_HELP = "time one optimizer step of oar's optimizers against torch.optim and Paddle"
 _BENCH_DESCRIPTION = f"""\
@@ -130,7 +150,7 @@ def build_parser(bench_module=None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"oar {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{demo,bench}", title="commands")
+    sub = parser.add_subparsers(dest="command", metavar="{demo,bench,lr}", title="commands")
     sub.required = True
 
     demo = sub.add_parser(
@@ -174,6 +194,21 @@ def build_parser(bench_module=None) -> argparse.ArgumentParser:
     if bench_module is not None:
         bench_module.add_arguments(bench)
     bench.set_defaults(handler=_run_bench, _bench_module=bench_module)
+
+    lr = sub.add_parser("lr", help="learning-rate schedules: oar lr plot", description=_LR_DESCRIPTION,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    lr_sub = lr.add_subparsers(dest="lr_command", metavar="{plot}", title="commands")
+    lr_sub.required = True
+    plot = lr_sub.add_parser(
+        "plot", help="draw a schedule to a PNG and print some of its values",
+        description=_LR_PLOT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    plot.add_argument("expression", help="a scheduler call, e.g. \"CosineAnnealingDecay(0.1, T_max=100)\"")
+    plot.add_argument("--steps", type=_positive_int, default=300, metavar="N",
+                      help="epochs to draw: the value after construction, then N-1 steps (default %(default)s)")
+    plot.add_argument("--out", default="lr.png", metavar="FILE",
+                      help="the image to write, overwritten if present (default %(default)s)")
+    plot.set_defaults(handler=_run_lr_plot)
     return parser
 
 
@@ -206,6 +241,33 @@ def _run_demo(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except OSError as exc:
         return _error(f"cannot write the demo's outputs to {args.out!r}: {exc}")
+    return 0
+
+
+def _run_lr_plot(args: argparse.Namespace) -> int:
+    from .lr.expression import ScheduleExpressionError, parse_schedule
+    from .lr.plot import plot_schedule, sample_rows, schedule_values
+
+    try:
+        scheduler = parse_schedule(args.expression)
+        values = schedule_values(scheduler, args.steps)
+    except ScheduleExpressionError as exc:
+        return _error(f"schedule expression refused: {exc}")
+    except (TypeError, ValueError, AssertionError, ZeroDivisionError) as exc:
+        return _error(f"{args.expression!r}: {type(exc).__name__}: {exc}")
+    first = scheduler.last_epoch
+    print(f"{type(scheduler).__name__}: {len(values)} epochs from {first}, "
+          f"lr min {min(values):.6g}, max {max(values):.6g}")
+    print(f"{'epoch':>8}  lr")
+    for epoch, value in sample_rows(values, first):
+        print(f"{epoch:>8}  {value:.10g}")
+    try:
+        plot_schedule(values, args.out, args.expression.strip(), first)
+    except ImportError:
+        return _error("drawing needs matplotlib: pip install 'oar[demo]'")
+    except OSError as exc:
+        return _error(f"cannot write {args.out!r}: {exc}")
+    print(f"wrote {args.out}")
     return 0
 
 
