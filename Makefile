@@ -17,7 +17,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 setup: $(BIN)/python
-	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)" -e '.[demo,test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)" -e '.[demo,test,integrations]'
 
 demo: setup
 	$(BIN)/oar demo
