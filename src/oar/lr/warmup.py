@@ -5,7 +5,7 @@ from typing import Any
 
 from .base import LRScheduler, _holds
 
-__all__ = ["LinearWarmup"]
+__all__ = ["LinearWarmup", "LinearLR"]
 
 
 class LinearWarmup(LRScheduler):
@@ -78,3 +78,66 @@ class LinearWarmup(LRScheduler):
         super().set_state_dict(state_dict)
         if isinstance(self.learning_rate, LRScheduler):
             self.learning_rate.set_state_dict(state_dict["LinearWarmup_LR"])
+
+
+class LinearLR(LRScheduler):
+    r"""Linear ramp of a multiplicative factor, ``paddle.optimizer.lr.LinearLR``
+    (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/LinearLR_en.html).
+
+    The lr goes linearly from ``start_factor * learning_rate`` (epoch 0) to ``end_factor * learning_rate``
+    (epoch ``total_steps``) and stays there. It is computed recursively from the previous lr, with
+    ``e = last_epoch``, ``T = total_steps``, ``s = start_factor``, ``f = end_factor``:
+    ``e == 0 → base_lr * s``; ``e > T → last_lr``; otherwise
+    ``last_lr * (1 + (f - s) / (T * s + (e - 1) * (f - s)))``.
+
+    There is no closed form: ``step(epoch)`` applies the single factor of ``epoch`` to the current
+    ``last_lr`` (it does not jump to ``base_lr * (s + (f - s) * epoch / T)``), as in Paddle.
+
+    Args:
+        learning_rate (float|int): the reference lr, >= 0.
+        total_steps (int): number of steps of the ramp, > 0 (not type-checked, as in Paddle).
+        start_factor (float): factor at epoch 0, in (0, 1]. Default 1/3.
+        end_factor (float): factor from epoch ``total_steps`` on, in [0, 1] (may be below ``start_factor``).
+            Default 1.0.
+        last_epoch (int): Default -1.  verbose (bool): Default False.
+
+    Raises:
+        ValueError: ``start_factor`` outside (0, 1], ``end_factor`` outside [0, 1] or ``total_steps <= 0``.
+        TypeError: one of them is not comparable with a number; plus the base-class errors for
+            ``learning_rate``.
+    """
+
+    start_factor: float
+    end_factor: float
+    total_steps: int
+
+    def __init__(
+        self,
+        learning_rate: float,
+        total_steps: int,
+        start_factor: float = 1.0 / 3,
+        end_factor: float = 1.0,
+        last_epoch: int = -1,
+        verbose: bool = False,
+    ) -> None:
+        # Paddle's messages, verbatim (the end_factor wording is Paddle's)
+        if _holds(lambda: start_factor > 1.0 or start_factor <= 0, "start_factor", start_factor, "a float in (0, 1]"):
+            raise ValueError(f"`start_factor` must be greater than 0 and less or equal to 1, but got {start_factor}")
+        if _holds(lambda: end_factor > 1.0 or end_factor < 0, "end_factor", end_factor, "a float in [0, 1]"):
+            raise ValueError(f"`end_factor` must be greater than 0 and less than 1, but got {end_factor}")
+        if _holds(lambda: total_steps <= 0, "total_steps", total_steps, "a positive integer"):
+            raise ValueError(f"`total_steps` must be greater than 0, but got {total_steps}")
+        self.start_factor = start_factor
+        self.end_factor = end_factor
+        self.total_steps = total_steps
+        super().__init__(learning_rate, last_epoch, verbose)
+
+    def get_lr(self) -> float:
+        epoch = self.last_epoch
+        if epoch == 0:
+            return self.base_lr * self.start_factor
+        if epoch > self.total_steps:
+            return self.last_lr
+        start = self.total_steps * self.start_factor
+        delta = self.end_factor - self.start_factor
+        return self.last_lr * (1.0 + delta / (start + (epoch - 1) * delta))
