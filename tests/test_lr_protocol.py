@@ -81,7 +81,7 @@ def test_reduce_on_plateau_drives_oar_optimizer_like_paddle():
     p0 = rng.standard_normal((3, 4))
     g0 = rng.standard_normal((3, 4))
     tp = torch.tensor(p0, requires_grad=True)
-    pp = paddle.to_tensor(p0, stop_gradient=False)
+    pp = paddle.create_parameter([3, 4], "float64", default_initializer=paddle.nn.initializer.Assign(p0))
     opt_o = oar.SGD(learning_rate=scheds[O], parameters=[{"params": [tp], "learning_rate": 0.5}])
     opt_p = paddle.optimizer.SGD(learning_rate=scheds[P], parameters=[{"params": [pp], "learning_rate": 0.5}])
     assert scheds[O].optimizer is opt_o
@@ -228,3 +228,51 @@ def test_attach_twice_and_to_oar_and_bad_arguments():
         O.attach([p], s)
     with pytest.raises(TypeError, match="'scheduler' must be an oar.lr.LRScheduler"):
         O.attach(opt, torch.optim.lr_scheduler.StepLR(opt, 1))
+
+
+# ---------------------------------------------------------------------------------------------- fresh process
+# steps before and after the checkpoint; OneCycleLR's schedule ends at its total_steps (20)
+SPLIT = {name: (150, 150) for name in SCHEDULES} | {"OneCycleLR": (9, 11)}
+
+_CHILD = r"""
+import json, sys, torch
+sys.path.insert(0, sys.argv[1])
+from test_lr_protocol import build, SCHEDULES, SPLIT
+out = {}
+for name in SCHEDULES:
+    s = build(name)
+    before, after = SPLIT[name]
+    for _ in range(before):
+        s.step()
+    torch.save(s.state_dict(), f"{sys.argv[2]}/{name}.pt")
+    values = []
+    for _ in range(after):
+        s.step()
+        values.append(s())
+    out[name] = values
+json.dump(out, open(f"{sys.argv[2]}/values.json", "w"))
+"""
+
+
+def test_state_dict_resumes_in_a_fresh_process(tmp_path):
+    """A child process runs every scheduler 150 steps, saves its state with torch.save and records the
+    next 150 values (OneCycleLR: 9 and 11); here a fresh scheduler loads the file with weights_only=True and continues identically."""
+    import json
+    import subprocess
+    import sys
+
+    tests_dir = str(__import__("pathlib").Path(__file__).parent)
+    res = subprocess.run([sys.executable, "-c", _CHILD, tests_dir, str(tmp_path)], capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr
+    want = json.loads((tmp_path / "values.json").read_text())
+    for name in SCHEDULES:
+        s = build(name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # LinearWarmup's "unused values", as Paddle
+            s.set_state_dict(torch.load(tmp_path / f"{name}.pt", weights_only=True))
+        got = []
+        for _ in range(SPLIT[name][1]):
+            s.step()
+            got.append(s())
+        assert got == want[name], name

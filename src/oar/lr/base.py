@@ -94,12 +94,17 @@ class LRScheduler(_TorchLRScheduler):
             )
         if learning_rate < 0:
             raise ValueError(f"Invalid learning rate: {learning_rate}")
+        self._init_state(learning_rate, last_epoch, verbose)
+        self.step()
+
+    def _init_state(self, learning_rate: float, last_epoch: int, verbose: bool) -> None:
+        """Set the base attributes, without validation and without the first step (a subclass that
+        neither validates nor steps like the others, ``ReduceOnPlateau``, calls this instead of ``__init__``)."""
         self._listeners: list[weakref.ref[Any]] = []
         self.base_lr = float(learning_rate)
         self.last_lr = float(learning_rate)
         self.last_epoch = last_epoch
         self.verbose = verbose
-        self.step()
 
     # ------------------------------------------------------------------ schedule
     def __call__(self) -> float:
@@ -135,10 +140,17 @@ class LRScheduler(_TorchLRScheduler):
         """Set ``self.keys``, the attribute names saved by ``state_dict()`` (default: last_epoch, last_lr)."""
         self.keys = ["last_epoch", "last_lr"]
 
+    #: attributes saved after the keys of ``state_keys()`` and restored when present, never required
+    #: (Paddle's dicts lack them) nor counted as unused: state that Paddle forgets to save
+    _extra_state: tuple[str, ...] = ()
+
     def state_dict(self) -> dict[str, Any]:
-        """Return ``{key: getattr(self, key)}`` for the keys of ``state_keys()`` that are set (plain data)."""
+        """Return ``{key: getattr(self, key)}`` for the keys of ``state_keys()`` that are set (plain data),
+        then the subclass's extra state."""
         self.state_keys()
-        return {key: _plain(self.__dict__[key]) for key in self.keys if key in self.__dict__}
+        state = {key: _plain(self.__dict__[key]) for key in self.keys if key in self.__dict__}
+        state.update((key, _plain(self.__dict__[key])) for key in self._extra_state)
+        return state
 
     def set_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state produced by ``state_dict()``; listeners are notified afterwards.
@@ -155,12 +167,21 @@ class LRScheduler(_TorchLRScheduler):
                 )
         for key in self.keys:
             self.__dict__[key] = state_dict[key]
-        if len(state_dict) > len(self.keys):
+        extra = [key for key in self._extra_state if key in state_dict]
+        if extra:
+            for key in extra:
+                self.__dict__[key] = state_dict[key]
+        else:
+            self._restore_extra_state()
+        if len(state_dict) - len(extra) > len(self.keys):
             warnings.warn(
                 "There are some unused values in state_dict. Maybe the optimizer have different "
                 "'LearningRateDecay' when invoking state_dict and set_dict"
             )
         self._notify_listeners()
+
+    def _restore_extra_state(self) -> None:
+        """Rebuild the extra state from the loaded keys, for a dict without it (one that Paddle wrote)."""
 
     def set_dict(self, state_dict: dict[str, Any]) -> None:
         """Alias of ``set_state_dict`` (dispatches to the subclass's override)."""
