@@ -93,7 +93,7 @@ def test_lightning_trains_and_resumes_with_oar(tmp_path, kind):
     sched_resumed = resumed.trainer.lr_scheduler_configs[0].scheduler
     assert sched_resumed.state_dict() == sched_full.state_dict()
     assert resumed.trainer.optimizers[0].param_groups[0]["lr"] == full.trainer.optimizers[0].param_groups[0]["lr"]
-    for a, b in zip(resumed.parameters(), full.parameters()):
+    for a, b in zip(resumed.parameters(), full.parameters(), strict=True):
         assert torch.equal(a, b)
 
 
@@ -150,6 +150,6 @@ def test_hugging_face_trainer_trains_and_resumes_with_oar(tmp_path):
     _, resumed_model, resumed_sched, resumed_opt = _hf_run(tmp_path / "resumed", STEPS, resume=str(ckpt))
     assert resumed_sched.state_dict() == sched.state_dict()
     assert [g["lr"] for g in resumed_opt.param_groups] == [g["lr"] for g in opt.param_groups]
-    for (name, a), b in zip(resumed_model.named_parameters(), model.parameters()):
+    for (name, a), b in zip(resumed_model.named_parameters(), model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
     assert os.path.isdir(ckpt)

@@ -12,7 +12,6 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from lr_harness import O, P, assert_state, raised, run_pair, sd_equal
 
 HYP = settings(max_examples=25, deadline=None, derandomize=True)

@@ -42,7 +42,8 @@ def test_plot_writes_png_and_prints_paddles_values(tmp_path, capsys):
 @pytest.mark.parametrize("text,build", [
     ("OneCycleLR(0.1, total_steps=300, three_phase=True, anneal_strategy='linear')",
      lambda M: M.OneCycleLR(0.1, total_steps=300, three_phase=True, anneal_strategy="linear")),
-    ("oar.lr.PiecewiseDecay([100, 200], [0.1, 0.01, 0.001])", lambda M: M.PiecewiseDecay([100, 200], [0.1, 0.01, 0.001])),
+    ("oar.lr.PiecewiseDecay([100, 200], [0.1, 0.01, 0.001])",
+     lambda M: M.PiecewiseDecay([100, 200], [0.1, 0.01, 0.001])),
     ("lr.CyclicLR(1e-3, 1e-2, step_size_up=20, mode=\"exp_range\", exp_gamma=0.99)",
      lambda M: M.CyclicLR(1e-3, 1e-2, step_size_up=20, mode="exp_range", exp_gamma=0.99)),
     ("StepDecay(0.1 * 8, 30, gamma=2 ** -1)", lambda M: M.StepDecay(0.8, 30, gamma=0.5)),

@@ -180,7 +180,7 @@ def _torch_run(make_opt, name: str, steps: int, attach: bool) -> list[torch.Tens
         if not attach:
             for g in opt.param_groups:
                 g["lr"] = sched()
-        for p, g in zip(params, grads[k]):
+        for p, g in zip(params, grads[k], strict=True):
             p.grad = g
         opt.step()
         sched.step()
@@ -197,7 +197,7 @@ def _torch_run(make_opt, name: str, steps: int, attach: bool) -> list[torch.Tens
 def test_attach_drives_torch_optimizers_like_paddles_schedule(name, make_opt):
     got = _torch_run(make_opt, name, 18, attach=True)
     want = _torch_run(make_opt, name, 18, attach=False)
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
         assert torch.equal(a, b)
 
 
@@ -256,14 +256,15 @@ json.dump(out, open(f"{sys.argv[2]}/values.json", "w"))
 
 def test_state_dict_resumes_in_a_fresh_process(tmp_path):
     """A child process runs every scheduler 150 steps, saves its state with torch.save and records the
-    next 150 values (OneCycleLR: 9 and 11); here a fresh scheduler loads the file with weights_only=True and continues identically."""
+    next 150 values (OneCycleLR: 9 and 11); here a fresh scheduler loads the file with weights_only=True and
+    continues identically."""
     import json
     import subprocess
     import sys
 
     tests_dir = str(__import__("pathlib").Path(__file__).parent)
-    res = subprocess.run([sys.executable, "-c", _CHILD, tests_dir, str(tmp_path)], capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run([sys.executable, "-c", _CHILD, tests_dir, str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     want = json.loads((tmp_path / "values.json").read_text())
     for name in SCHEDULES:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import sys
 import warnings
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler as _TorchLRScheduler
@@ -176,7 +177,8 @@ class LRScheduler(_TorchLRScheduler):
         if len(state_dict) - len(extra) > len(self.keys):
             warnings.warn(
                 "There are some unused values in state_dict. Maybe the optimizer have different "
-                "'LearningRateDecay' when invoking state_dict and set_dict"
+                "'LearningRateDecay' when invoking state_dict and set_dict",
+                stacklevel=2,
             )
         self._notify_listeners()
 
@@ -189,7 +191,7 @@ class LRScheduler(_TorchLRScheduler):
 
     # ------------------------------------------------------------------ torch's scheduler protocol
     @property
-    def optimizer(self) -> torch.optim.Optimizer:
+    def optimizer(self) -> torch.optim.Optimizer:  # type: ignore[override]  # torch's is a plain attribute
         """The optimizer this scheduler drives (torch's protocol): the oar optimizer built with it as
         ``learning_rate`` (or given it by ``set_lr_scheduler``), or the torch optimizer given to
         :func:`oar.lr.attach`; the first one bound when there are several.
@@ -260,7 +262,7 @@ class LRScheduler(_TorchLRScheduler):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._listeners = []
-        self._bindings = []
+        self._bindings: list[_TorchOptimizerBinding] = []
 
 
 class _TorchOptimizerBinding:

@@ -53,7 +53,7 @@ class CosineAnnealingDecay(LRScheduler):
         self.eta_min = float(eta_min)
         super().__init__(learning_rate, last_epoch, verbose)
 
-    def get_lr(self) -> float:
+    def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
         epoch, period, eta_min = self.last_epoch, self.T_max, self.eta_min
         if epoch == 0:
             return self.base_lr

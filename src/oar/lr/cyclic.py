@@ -149,7 +149,7 @@ class OneCycleLR(LRScheduler):
         """Linear interpolation from ``start_lr`` (pct 0) to ``end_lr`` (pct 1)."""
         return (end_lr - start_lr) * pct + start_lr
 
-    def get_lr(self) -> float:
+    def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
         epoch = self.last_epoch
         if epoch > self.total_steps:
             raise ValueError(
@@ -304,7 +304,7 @@ class CyclicLR(LRScheduler):
         scale: float = self.gamma**x
         return scale
 
-    def get_lr(self) -> float:
+    def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
         iterations = self.last_epoch
         cycle = 1 + iterations // self.cycle_size
         pct_per_cycle = 1.0 + iterations / self.cycle_size - cycle

@@ -58,7 +58,7 @@ class LinearWarmup(LRScheduler):
             raise AssertionError(f"end_lr {end_lr} must be greater than start_lr {start_lr}")
         super().__init__(start_lr, last_epoch, verbose)
 
-    def get_lr(self) -> float:
+    def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
         epoch = self.last_epoch
         if epoch < self.warmup_steps:
             return (self.end_lr - self.start_lr) * float(epoch) / float(self.warmup_steps) + self.start_lr
@@ -132,7 +132,7 @@ class LinearLR(LRScheduler):
         self.total_steps = total_steps
         super().__init__(learning_rate, last_epoch, verbose)
 
-    def get_lr(self) -> float:
+    def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
         epoch = self.last_epoch
         if epoch == 0:
             return self.base_lr * self.start_factor
