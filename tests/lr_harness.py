@@ -72,3 +72,33 @@ def raised(make: Callable[[Any], Any], M: Any) -> BaseException | None:
         except Exception as e:  # noqa: BLE001
             return e
     return None
+
+
+def outcome(fn: Callable[[], Any]) -> BaseException | None:
+    """The exception ``fn()`` raises, or None."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001
+        return e
+    return None
+
+
+def step_both(o: Any, p: Any, epoch: Any = None) -> BaseException | None:
+    """Step both schedulers; they must raise the same exception type (or none) and keep the same state.
+    Returns Paddle's exception, or None."""
+    eo, ep = outcome(lambda: o.step(epoch)), outcome(lambda: p.step(epoch))
+    assert type(eo) is type(ep), (epoch, eo, ep)
+    assert_state(o, p)
+    return ep
+
+
+def assert_raises_like_paddle(make: Callable[[Any], Any], arg: str) -> None:
+    """``make(oar.lr)`` and ``make(paddle.optimizer.lr)`` both raise, the same exception type, and oar's
+    message names ``arg``; where Paddle's message names it too (and is not a bare assertion or arithmetic
+    error), oar keeps Paddle's words (a ``torch.Tensor`` where Paddle says ``paddle.Tensor``)."""
+    eo, ep = raised(make, O), raised(make, P)
+    assert ep is not None and eo is not None, (eo, ep)
+    assert type(eo) is type(ep), (eo, ep)
+    assert arg in str(eo), str(eo)
+    if not isinstance(ep, (AssertionError, ZeroDivisionError, NotImplementedError)) and arg in str(ep):
+        assert str(eo) == str(ep).replace("paddle.Tensor", "torch.Tensor")

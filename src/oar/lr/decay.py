@@ -450,7 +450,28 @@ class MultiStepDecay(LRScheduler):
         return self.base_lr * (self.gamma ** len(milestones))
 
 
-class LambdaDecay(LRScheduler):
+class _LambdaSchedule(LRScheduler):
+    """A schedule driven by a user function of the epoch, ``lr_lambda`` (LambdaDecay, MultiplicativeDecay)."""
+
+    lr_lambda: Callable[[int], float]
+
+    def __init__(
+        self,
+        learning_rate: float,
+        lr_lambda: Callable[[int], float],
+        last_epoch: int = -1,
+        verbose: bool = False,
+    ) -> None:
+        if not callable(lr_lambda):
+            raise TypeError(
+                f"The type of 'lr_lambda' in '{type(self).__name__}' must be 'function', "
+                f"but received {type(lr_lambda)}."
+            )
+        self.lr_lambda = lr_lambda
+        super().__init__(learning_rate, last_epoch, verbose)
+
+
+class LambdaDecay(_LambdaSchedule):
     """Scale the initial lr by a function of the epoch, ``paddle.optimizer.lr.LambdaDecay``.
 
     ``lr = learning_rate * lr_lambda(epoch)``.
@@ -471,22 +492,6 @@ class LambdaDecay(LRScheduler):
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/LambdaDecay_en.html
     """
 
-    lr_lambda: Callable[[int], float]
-
-    def __init__(
-        self,
-        learning_rate: float,
-        lr_lambda: Callable[[int], float],
-        last_epoch: int = -1,
-        verbose: bool = False,
-    ) -> None:
-        if not callable(lr_lambda):
-            raise TypeError(
-                f"The type of 'lr_lambda' in 'LambdaDecay' must be 'function', but received {type(lr_lambda)}."
-            )
-        self.lr_lambda = lr_lambda
-        super().__init__(learning_rate, last_epoch, verbose)
-
     def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
         factor = self.lr_lambda(self.last_epoch)
         return _scale(self.base_lr, factor, self.last_epoch)
@@ -502,7 +507,7 @@ def _scale(lr: float, factor: float, epoch: int) -> float:
         ) from None
 
 
-class MultiplicativeDecay(LRScheduler):
+class MultiplicativeDecay(_LambdaSchedule):
     """Multiply the lr by a function of the epoch at every epoch, ``paddle.optimizer.lr.MultiplicativeDecay``.
 
     ``lr = learning_rate * lr_lambda(1) * lr_lambda(2) * ... * lr_lambda(epoch)`` (``learning_rate`` at epoch 0
@@ -525,23 +530,6 @@ class MultiplicativeDecay(LRScheduler):
 
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/MultiplicativeDecay_en.html
     """
-
-    lr_lambda: Callable[[int], float]
-
-    def __init__(
-        self,
-        learning_rate: float,
-        lr_lambda: Callable[[int], float],
-        last_epoch: int = -1,
-        verbose: bool = False,
-    ) -> None:
-        if not callable(lr_lambda):
-            raise TypeError(
-                "The type of 'lr_lambda' in 'MultiplicativeDecay' must be 'function', "
-                f"but received {type(lr_lambda)}."
-            )
-        self.lr_lambda = lr_lambda
-        super().__init__(learning_rate, last_epoch, verbose)
 
     def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
         try:
