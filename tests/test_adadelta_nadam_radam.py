@@ -59,17 +59,17 @@ def _oar_outcome(name: str, kwargs: dict[str, Any]) -> tuple[type | None, str]:
 
 
 #: (algorithm, kwargs): oar and Paddle raise the same exception type (and, for ValueError, the
-#: same message), or neither raises.
+#: same message), or neither raises. (Values Paddle takes and oar refuses, a negative or
+#: non-finite lr or epsilon, Adadelta's rho outside [0, 1), ...: tests/test_bad_input.py.)
 SAME_AS_PADDLE = [
     *[("Adadelta", kw) for kw in (
         {"learning_rate": None}, {"epsilon": None}, {"rho": None}, {"rho": "a"}, {"epsilon": "a"},
-        {"learning_rate": 1}, {"rho": -1.0}, {"rho": 1.5}, {"epsilon": -1.0}, {"epsilon": 0},
-        {"rho": 1}, {"learning_rate": -1.0})],
+        {"learning_rate": 1}, {"epsilon": 0}, {"rho": 0})],
     *[(name, kw) for name in ("NAdam", "RAdam") for kw in (
         {"learning_rate": None}, {"learning_rate": -1}, {"learning_rate": -1.0}, {"learning_rate": 1},
         {"learning_rate": float("nan")}, {"epsilon": -1.0}, {"epsilon": None}, {"epsilon": "a"},
         {"beta1": 1.0}, {"beta1": -0.1}, {"beta2": 1.0}, {"beta2": -0.5}, {"beta1": None},
-        {"beta1": "a"}, {"beta1": float("nan")}, {"beta1": 0}, {"epsilon": 0}, {"epsilon": float("inf")},
+        {"beta1": "a"}, {"beta1": float("nan")}, {"beta1": 0}, {"epsilon": 0},
         {"beta1": 2.0, "epsilon": -1.0}, {"learning_rate": -1.0, "beta1": 2.0})],
     *[("NAdam", kw) for kw in ({"momentum_decay": -1.0}, {"momentum_decay": None}, {"momentum_decay": 0},
                                {"momentum_decay": "a"}, {"momentum_decay": float("nan")})],

@@ -32,12 +32,19 @@ def test_bad_arguments_raise_like_paddle(name, kwargs):
         getattr(oar, name)(parameters=[_tp(3)], **kwargs)
 
 
-def test_adagrad_takes_any_epsilon_and_initial_value_like_paddle():
-    """Paddle does not range-check them: a negative epsilon or initial value runs."""
-    kwargs = {"learning_rate": 0.1, "epsilon": -1e-3, "initial_accumulator_value": 2.0}
+def test_adagrad_initial_value_like_paddle_and_negative_values_refused():
+    """Paddle does not range-check epsilon or the initial value: a large initial value runs as in
+    Paddle; a negative one, which Paddle runs (sqrt(mom) + ε crosses 0, or sqrt of a negative
+    accumulator), oar refuses (tests/test_bad_input.py covers every argument)."""
+    kwargs = {"learning_rate": 0.1, "epsilon": 1e-3, "initial_accumulator_value": 2.0}
     assert _paddle_error(lambda p: paddle.optimizer.Adagrad(parameters=[p], **kwargs)) is None
     run = run_side_by_side(paddle.optimizer.Adagrad, oar.Adagrad, kwargs, steps=5)
     check(run, "float64")
+    for key, bad in (("epsilon", -1e-3), ("initial_accumulator_value", -1.0)):
+        bad_kwargs = {**kwargs, key: bad}
+        assert _paddle_error(lambda p: paddle.optimizer.Adagrad(parameters=[p], **bad_kwargs)) is None
+        with pytest.raises(ValueError, match=f"{key}.*{bad}"):
+            oar.Adagrad(parameters=[_tp(3)], **bad_kwargs)
 
 
 # ------------------------------------------------------------------ sparse gradients

@@ -44,10 +44,10 @@ class Adadelta(Optimizer):
 
     Args:
         learning_rate (float | LRScheduler): default 0.001 (torch's default is 1.0).
-        epsilon (float): added inside both square roots. Default 1e-6. Rounded to float32 (a
-            C++ ``float`` attribute in Paddle's kernel), also for float64 params.
-        rho (float): decay rate of both running averages. Default 0.95 (torch: 0.9). Rounded to
-            float32 like ``epsilon``.
+        epsilon (float): added inside both square roots, finite and >= 0. Default 1e-6. Rounded
+            to float32 (a C++ ``float`` attribute in Paddle's kernel), also for float64 params.
+        rho (float): decay rate of both running averages, in [0, 1). Default 0.95 (torch: 0.9).
+            Rounded to float32 like ``epsilon``.
         parameters, weight_decay, grad_clip, name: see :class:`oar.Optimizer`. A param group may
             set ``epsilon`` and ``rho``.
 
@@ -59,12 +59,15 @@ class Adadelta(Optimizer):
             "<name> is not set.").
         TypeError: ``epsilon`` or ``rho`` is not a number (Paddle raises TypeError at the first
             step; oar at construction). A bool is refused (Paddle takes True as 1.0).
+        ValueError: ``rho`` outside [0, 1), ``epsilon`` negative or infinite, also a param
+            group's (Paddle checks no range: the averages then grow without bound, or the square
+            roots are of negative numbers).
         RuntimeError: a sparse gradient (Paddle 3.3.1's step fails on one: an OSError about a
             garbage dimension, or a crash).
 
     Differences from Paddle: none in the update (float64 results agree to rounding; float32
-    results within Paddle's own rounding, whose Eigen kernel takes an approximate sqrt). Like
-    Paddle, no range is enforced on ``rho`` or ``epsilon``. Paddle has no ``multi_precision``
+    results within Paddle's own rounding, whose Eigen kernel takes an approximate sqrt). Unlike
+    Paddle, ``rho`` must lie in [0, 1) and ``epsilon`` be finite and >= 0. Paddle has no ``multi_precision``
     here (its Python class forces it off), nor does oar. Paddle's CPU and GPU kernels are the
     same code. A param group's options are type-checked (Paddle checks none).
 
@@ -101,7 +104,10 @@ class Adadelta(Optimizer):
         for key in ("epsilon", "rho"):
             if key in group:
                 _not_none(key, group[key])
-                number(key, group[key])
+        if "epsilon" in group:
+            number("epsilon", group["epsilon"], low=0.0, finite=True)
+        if "rho" in group:
+            number("rho", group["rho"], low=0.0, high=1.0)
 
     def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
         return {"_avg_squared_grad": self._zeros(target), "_avg_squared_update": self._zeros(target)}

@@ -12,9 +12,9 @@ from .algorithms import Algorithm, Peer, Traffic, register
 from .clip import ClipGradBase
 from .engine import fused as _fused
 from .lr import LRScheduler
-from .optimizer import Optimizer, state_dtype
+from .optimizer import Optimizer
 from .regularizer import WeightDecayRegularizer
-from .validate import number
+from .validate import not_set, number
 
 __all__ = ["Adagrad", "adagrad_update"]
 
@@ -49,10 +49,11 @@ class Adagrad(Optimizer):
 
     Args:
         learning_rate (float | LRScheduler): required.
-        epsilon (float): added to sqrt of the accumulator; default 1e-6, rounded to float32 in
-            the update (Paddle's kernel takes a float attribute). Not range-checked (as Paddle).
+        epsilon (float): added to sqrt of the accumulator, finite and >= 0; default 1e-6, rounded
+            to float32 in the update (Paddle's kernel takes a float attribute).
         parameters, weight_decay, grad_clip, name: see :class:`oar.Optimizer`.
-        initial_accumulator_value (float): the value ``moment`` starts at. Default 0.0.
+        initial_accumulator_value (float): the value ``moment`` starts at, finite and >= 0.
+            Default 0.0.
 
     Group keys: ``epsilon``, ``initial_accumulator_value`` (besides the base class's).
 
@@ -71,6 +72,11 @@ class Adagrad(Optimizer):
     Raises:
         TypeError: ``learning_rate`` missing; a non-number ``epsilon`` or
             ``initial_accumulator_value`` (a string: ValueError, as Paddle's ``float()``).
+        ValueError: a negative or non-finite ``epsilon`` or ``initial_accumulator_value``
+            (Paddle checks no range: a negative one makes the denominator cross 0, or the sqrt
+            of the accumulator NaN), also a param group's.
+        AssertionTypeError: ``learning_rate`` or ``epsilon`` None (Paddle's ``AssertionError``,
+            also a ``TypeError``).
     """
 
     _torch_kwarg_hints = {"lr_decay": "(no equivalent: use an oar.lr scheduler)"}
@@ -86,6 +92,7 @@ class Adagrad(Optimizer):
         name: str | None = None,
         initial_accumulator_value: float = 0.0,
     ) -> None:
+        not_set("Adagrad", AssertionError, learning_rate=learning_rate, epsilon=epsilon)
         super().__init__(
             learning_rate, parameters, weight_decay, grad_clip, name,
             options={"epsilon": epsilon, "initial_accumulator_value": initial_accumulator_value},
@@ -93,14 +100,13 @@ class Adagrad(Optimizer):
 
     def _validate_group(self, group: dict) -> None:
         if "epsilon" in group:
-            number("epsilon", group["epsilon"])
+            number("epsilon", group["epsilon"], low=0.0, finite=True)
         if "initial_accumulator_value" in group:
-            number("initial_accumulator_value", group["initial_accumulator_value"], str_error=ValueError)
+            number("initial_accumulator_value", group["initial_accumulator_value"], low=0.0, finite=True,
+                   str_error=ValueError)
 
     def _accumulators(self, target: Tensor, group: dict) -> dict[str, Tensor]:
-        value = float(group["initial_accumulator_value"])
-        return {"moment": torch.full_like(target, value, dtype=state_dtype(target),
-                                          memory_format=torch.preserve_format)}
+        return {"moment": self._filled(target, float(group["initial_accumulator_value"]))}
 
     def _check_grad(self, param: Tensor, grad: Tensor, regularizer: object) -> None:
         """Sparse gradients are supported (Paddle's SelectedRows kernel)."""

@@ -7,7 +7,7 @@ import torch
 from .algorithms import Algorithm, Peer, Traffic, register
 from .engine import fused as _fused
 from .optimizer import Optimizer, as_float
-from .validate import number
+from .validate import not_set, number
 
 __all__ = ["Adam", "adam_update"]
 
@@ -98,7 +98,11 @@ class Adam(Optimizer):
     ``beta2_pow_acc`` ([1], start at β1, β2), ``master_weight`` (multi_precision).
 
     Raises:
-        ValueError: a beta outside [0, 1) or a negative epsilon.
+        ValueError: a beta outside [0, 1) or an epsilon that is negative or infinite (a tensor's
+            value when it is given, which Paddle does not check), also a param group's.
+        TypeError: a non-number hyper-parameter, a non-bool flag (also a group's ``lazy_mode``).
+        AssertionTypeError: ``learning_rate``, a beta or ``epsilon`` is None (Paddle's
+            ``AssertionError``, also a ``TypeError``).
         RuntimeError: a sparse gradient with a regularizer (as Paddle).
     """
 
@@ -117,6 +121,7 @@ class Adam(Optimizer):
         amsgrad=False,
         name=None,
     ):
+        not_set("Adam", AssertionError, learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon)
         self._validate_group({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
         for flag, value in (("lazy_mode", lazy_mode), ("use_multi_tensor", use_multi_tensor), ("amsgrad", amsgrad)):
             if not isinstance(value, bool):
@@ -134,7 +139,9 @@ class Adam(Optimizer):
             if key in group:
                 number(key, group[key], low=0, high=1, tensor=True)
         if "epsilon" in group:
-            number("epsilon", group["epsilon"], low=0, tensor=True)
+            number("epsilon", group["epsilon"], low=0, finite=True, tensor=True)
+        if "lazy_mode" in group and not isinstance(group["lazy_mode"], bool):
+            raise TypeError(f"lazy_mode must be a bool, got {group['lazy_mode']!r}")
 
     def _accumulators(self, target, group):
         state = {"moment1": self._zeros(target), "moment2": self._zeros(target)}
@@ -147,6 +154,9 @@ class Adam(Optimizer):
     def _check_grad(self, param, grad, regularizer):
         if grad.is_sparse and regularizer is not None:
             raise RuntimeError("Adam don't support weight_decay with sparse parameters, please set it to None.")
+        if grad.is_sparse and grad.sparse_dim() != 1:  # the rule updates rows (Paddle's SelectedRows)
+            raise RuntimeError(f"Adam takes sparse gradients of rows (sparse_dim() == 1, as Embedding(sparse=True) "
+                               f"gives them), got one with sparse_dim() == {grad.sparse_dim()}")
 
     def _hyper(self, group, dtype, param_key):
         return {

@@ -14,6 +14,7 @@ from .engine import fused as _fused
 from .lr import LRScheduler
 from .optimizer import Optimizer, as_float
 from .regularizer import WeightDecayRegularizer
+from .validate import not_set
 
 __all__ = ["Adamax", "adamax_update"]
 
@@ -64,8 +65,11 @@ class Adamax(Optimizer):
     ``beta1``/``beta2``, ``learning_rate``); coupled ``weight_decay`` may be L1Decay.
 
     Raises:
-        ValueError: a beta outside [0, 1) or a negative epsilon (Paddle's messages).
+        ValueError: a beta outside [0, 1) or a negative epsilon (Paddle's messages), an infinite
+            epsilon, a tensor holding such a value (Paddle does not check tensors).
         TypeError: a non-number hyper-parameter.
+        AssertionTypeError: ``learning_rate``, a beta or ``epsilon`` None (Paddle's
+            ``AssertionError``, also a ``TypeError``).
         RuntimeError: at ``step()``, a sparse gradient without a regularizer.
     """
 
@@ -82,6 +86,7 @@ class Adamax(Optimizer):
         grad_clip: ClipGradBase | None = None,
         name: str | None = None,
     ) -> None:
+        not_set("Adamax", AssertionError, learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon)
         super().__init__(
             learning_rate, parameters, weight_decay, grad_clip, name,
             options={"beta1": beta1, "beta2": beta2, "epsilon": epsilon},

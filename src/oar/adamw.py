@@ -16,7 +16,7 @@ from .engine import fused as _fused
 from .lr import LRScheduler
 from .optimizer import Optimizer, as_float
 from .regularizer import WeightDecayRegularizer
-from .validate import number
+from .validate import AssertionTypeError, function, not_set, number
 
 __all__ = ["AdamW", "adamw_update"]
 
@@ -95,11 +95,14 @@ class AdamW(Optimizer):
     ``apply_decay_param_fun`` instead of a group with ``weight_decay`` 0.
 
     Raises:
-        ValueError: a beta outside [0, 1), a negative epsilon, or ``apply_decay_param_fun``
-            given while a param group has no names.
+        ValueError: a beta outside [0, 1), an epsilon or ``weight_decay`` that is negative or
+            infinite (Paddle takes a negative or non-finite ``weight_decay``: the weights then
+            grow or turn NaN), or ``apply_decay_param_fun`` given while a param group has no
+            names.
         TypeError: ``weight_decay`` not an int, float or tensor; a non-callable
             ``apply_decay_param_fun``; a non-bool flag.
-        AssertionError: a non-callable ``lr_ratio`` (as Paddle).
+        AssertionTypeError: a non-callable ``lr_ratio`` (Paddle's ``AssertionError``, also a
+            ``TypeError``); ``learning_rate``, a beta or ``epsilon`` None.
         RuntimeError: at ``step()``, a sparse gradient.
     """
 
@@ -122,15 +125,16 @@ class AdamW(Optimizer):
         amsgrad: bool = False,
         name: str | None = None,
     ) -> None:
+        not_set("AdamW", AssertionError, learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon)
         coeff = _coefficient(weight_decay)
         for flag, value in (("lazy_mode", lazy_mode), ("amsgrad", amsgrad),
                             ("use_lowprecision_moment", use_lowprecision_moment)):
             if not isinstance(value, bool):
                 raise TypeError(f"{flag} must be a bool, got {value!r}")
-        if lr_ratio is not None and not callable(lr_ratio):
-            raise AssertionError(f"lr_ratio must be a callable (param -> float), got {lr_ratio!r}")
-        if apply_decay_param_fun is not None and not callable(apply_decay_param_fun):
-            raise TypeError(f"apply_decay_param_fun must be a callable (name -> bool), got {apply_decay_param_fun!r}")
+        if lr_ratio is not None:  # param -> float (Paddle asserts callable: AssertionError)
+            function("lr_ratio", lr_ratio, error=AssertionTypeError)
+        if apply_decay_param_fun is not None:  # name -> bool
+            function("apply_decay_param_fun", apply_decay_param_fun)
         if use_lowprecision_moment:
             warnings.warn("oar.AdamW: use_lowprecision_moment=True is ignored: oar keeps float32 moments "
                           "for float16/bfloat16 params", UserWarning, stacklevel=3)
@@ -198,8 +202,9 @@ class AdamW(Optimizer):
 
 
 def _coefficient(value: object, name: str = "weight_decay") -> float:
-    """The decoupled decay coefficient: an int, float or 1-element tensor, as a float."""
-    return as_float(number(name, value, tensor=True))
+    """The decoupled decay coefficient: an int, float or 1-element tensor, finite and >= 0
+    (torch.optim.AdamW's range; Paddle takes any), as a float."""
+    return as_float(number(name, value, low=0.0, finite=True, tensor=True))
 
 
 def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...] | None:

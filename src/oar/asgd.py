@@ -14,6 +14,7 @@ import torch
 from .algorithms import Algorithm, Traffic, register
 from .engine import fused as _fused
 from .optimizer import Optimizer, state_dtype
+from .validate import count, show
 
 __all__ = ["ASGD", "asgd_update"]
 
@@ -88,11 +89,10 @@ class ASGD(Optimizer):
             raise ValueError("learning_rate should not be none")
         if batch_num is None:
             raise ValueError("batch_num should not be none")
-        if isinstance(batch_num, bool) or not isinstance(batch_num, numbers.Integral):
-            raise TypeError(f"batch_num must be an int, got {batch_num!r}")
-        if not 0 < batch_num:
-            raise ValueError("batch_num should be greater than 0")
-        self._batch_num = int(batch_num)
+        if isinstance(batch_num, numbers.Real) and not isinstance(batch_num, bool) and not 0 < batch_num:
+            # Paddle's check comes first (ValueError for 0, -0.5 or NaN alike)
+            raise ValueError(f"batch_num should be greater than 0, got {show(batch_num)}")
+        self._batch_num = count("batch_num", batch_num)  # an int (TypeError), at most 2**63-1
         super().__init__(learning_rate, parameters, weight_decay, grad_clip, name, options={},
                          multi_precision=multi_precision)
 

@@ -27,7 +27,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
-from .validate import number
+from .validate import AssertionTypeError, AssertionValueError, number
 
 __all__ = [
     "ClipGradBase",
@@ -62,6 +62,14 @@ def _to_float32(x: float) -> float:
         return struct.unpack("f", struct.pack("f", x))[0]
     except OverflowError:
         return math.copysign(math.inf, x)
+
+
+def _in_dtype(value: float, dtype: torch.dtype) -> float:
+    """``value`` as a bound for grads of ``dtype``: itself, or ±inf beyond the dtype's range (its
+    cast, as Paddle's; ``torch.clamp`` refuses a scalar it cannot convert without overflow)."""
+    if dtype == torch.float64 or not math.isfinite(value) or abs(value) <= torch.finfo(dtype).max:
+        return value
+    return float(torch.tensor(value, dtype=torch.float64).to(dtype))
 
 
 def _skip(param) -> bool:
@@ -156,7 +164,8 @@ class ClipGradByValue(ClipGradBase):
 
     Raises:
         TypeError: ``max`` or ``min`` is not a real number (bool and tensors included).
-        AssertionError: ``min`` is None and ``max`` is not > 0 (as Paddle's ``assert max > 0.0``).
+        AssertionValueError: ``min`` is None and ``max`` is not > 0 (Paddle's ``assert max > 0.0``:
+            an ``AssertionError``, also a ``ValueError``).
         ValueError: ``min > max`` or a bound is NaN (Paddle raises this at call time, from the
             clip kernel; here it is raised at construction).
     """
@@ -166,7 +175,8 @@ class ClipGradByValue(ClipGradBase):
         max_ = _real(owner, "max", max)
         if min is None:
             if not max_ > 0.0:
-                raise AssertionError(f"{owner}: max must be > 0 when min is None, got max={max!r}")
+                # Paddle's assert max > 0.0 (AssertionError), also a ValueError
+                raise AssertionValueError(f"{owner}: max must be > 0 when min is None, got max={max!r}")
             min_ = -max_
         else:
             min_ = _real(owner, "min", min)
@@ -187,10 +197,11 @@ class ClipGradByValue(ClipGradBase):
         return f"ClipGradByValue(max={self.max!r}, min={self.min!r})"
 
     def _clip_one(self, g: torch.Tensor) -> torch.Tensor:
+        low, high = _in_dtype(self.min, g.dtype), _in_dtype(self.max, g.dtype)
         if g.layout == torch.sparse_coo:
             c = g.coalesce()
-            return _sparse_like(c, torch.clamp(c.values(), self.min, self.max))
-        return torch.clamp(g, self.min, self.max)
+            return _sparse_like(c, torch.clamp(c.values(), low, high))
+        return torch.clamp(g, low, high)
 
     def _clip(self, params_grads):
         return [
@@ -316,7 +327,8 @@ class ClipGradByGlobalNorm(ClipGradBase):
         TypeError: ``clip_norm`` is not a real number, or ``group_name`` is not a str.
         ValueError: ``clip_norm`` is a string, negative, NaN or infinite (Paddle accepts these and
             flips the grads' sign (negative) or returns NaN grads (inf)).
-        AssertionError: ``auto_skip_clip`` is not a bool (as Paddle).
+        AssertionTypeError: ``auto_skip_clip`` is not a bool (Paddle's ``AssertionError``, also a
+            ``TypeError``).
     """
 
     def __init__(
@@ -332,7 +344,8 @@ class ClipGradByGlobalNorm(ClipGradBase):
         if not isinstance(group_name, str):
             raise TypeError(f"{owner}: group_name must be a str, got {group_name!r}")
         if not isinstance(auto_skip_clip, bool):
-            raise AssertionError(f"{owner}: auto_skip_clip must be a bool, got {auto_skip_clip!r}")
+            # Paddle's AssertionError, also a TypeError
+            raise AssertionTypeError(f"{owner}: auto_skip_clip must be a bool, got {auto_skip_clip!r}")
         self.clip_norm = c
         self.group_name = group_name
         self.auto_skip_clip = auto_skip_clip
@@ -388,7 +401,16 @@ class ClipGradByGlobalNorm(ClipGradBase):
         return torch.sqrt(torch.stack(parts).sum())
 
     def _clip(self, params_grads):
-        norm = self._global_norm(params_grads)
+        return self._scale(params_grads, self._global_norm(params_grads))
+
+    def apply_global_norm(self, params_grads, norm: Optional[torch.Tensor]):
+        """Clip ``params_grads`` as ``self(params_grads)`` does, by ``norm``, their global norm
+        already computed by :meth:`global_norm` (the optimizer's non-finite guard computes it
+        first and the clip reuses it: one read of the grads, the same result bit for bit)."""
+        with torch.no_grad():
+            return self._scale(_pairs(type(self).__name__, params_grads), norm)
+
+    def _scale(self, params_grads, norm: Optional[torch.Tensor]):
         if norm is None:  # every grad is None or excluded
             return list(params_grads)
         c = torch.full((), self.clip_norm, dtype=norm.dtype, device=norm.device)

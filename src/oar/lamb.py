@@ -8,7 +8,7 @@ import torch
 from .algorithms import Algorithm, Peer, Traffic, load_peer_class, register
 from .engine import fused as _fused
 from .optimizer import Optimizer, as_float
-from .validate import number
+from .validate import function, not_set, number
 
 __all__ = ["Lamb", "lamb_update"]
 
@@ -54,9 +54,12 @@ class Lamb(Optimizer):
 
     Args:
         learning_rate (float | LRScheduler): default 0.001.
-        lamb_weight_decay (float): decoupled decay ``w`` inside the trust-ratio update. Default 0.01.
-        beta1, beta2 (float | 1-element tensor): defaults 0.9, 0.999 (rounded to float32, as Paddle).
-        epsilon (float): default 1e-6, added to sqrt of the bias-corrected second moment.
+        lamb_weight_decay (float | 1-element tensor): decoupled decay ``w`` inside the
+            trust-ratio update, finite and >= 0. Default 0.01.
+        beta1, beta2 (float | 1-element tensor): in [0, 1); defaults 0.9, 0.999 (rounded to
+            float32, as Paddle).
+        epsilon (float | 1-element tensor): finite and >= 0, default 1e-6, added to sqrt of the
+            bias-corrected second moment.
         parameters, grad_clip, name: see :class:`oar.Optimizer`. There is no ``weight_decay``;
             a param's ``regularizer`` or a group's ``weight_decay`` is still added to the grad.
         exclude_from_weight_decay_fn (callable(Tensor) -> bool): True means w = 0 for that param.
@@ -69,7 +72,13 @@ class Lamb(Optimizer):
     rows they lack, as Paddle; a regularizer makes them dense (as Paddle).
 
     Raises:
-        TypeError: a non-number hyper-parameter. ValueError: a negative epsilon.
+        TypeError: a non-number hyper-parameter, a non-bool ``always_adapt``, a non-callable
+            ``exclude_from_weight_decay_fn``.
+        ValueError: a beta outside [0, 1), a negative or infinite epsilon or
+            ``lamb_weight_decay`` (a tensor's value too), also a param group's (Paddle checks no
+            range: the params then turn NaN or grow).
+        AssertionTypeError: ``learning_rate``, a beta or ``epsilon`` None (Paddle's
+            ``AssertionError``, also a ``TypeError``).
         NotImplementedError: at ``step()``, a sparse gradient of a float16/bfloat16 param with
             ``multi_precision=True`` (Paddle's message).
     """
@@ -92,6 +101,7 @@ class Lamb(Optimizer):
         always_adapt=False,
         name=None,
     ):
+        not_set("Lamb", AssertionError, learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon)
         if not isinstance(always_adapt, bool):
             raise TypeError(f"always_adapt must be a bool, got {always_adapt!r}")
         self._always_adapt = always_adapt
@@ -106,14 +116,17 @@ class Lamb(Optimizer):
         )
 
     def _validate_group(self, group):
-        for key in ("beta1", "beta2", "lamb_weight_decay"):
+        # Paddle checks no range; oar: betas in [0, 1) (1 divides by 1 - 1 in the bias
+        # correction), a finite decay and epsilon >= 0 (a negative decay grows the weights)
+        for key in ("beta1", "beta2"):
             if key in group:
-                number(key, group[key], tensor=True)
-        if "epsilon" in group:
-            number("epsilon", group["epsilon"], low=0, tensor=True)
+                number(key, group[key], low=0.0, high=1.0, tensor=True)
+        for key in ("lamb_weight_decay", "epsilon"):
+            if key in group:
+                number(key, group[key], low=0.0, finite=True, tensor=True)
         fn = group.get("exclude_from_weight_decay_fn")
-        if fn is not None and not callable(fn):
-            raise TypeError(f"exclude_from_weight_decay_fn must be callable or None, got {fn!r}")
+        if fn is not None:  # a callable of one argument (the param)
+            function("exclude_from_weight_decay_fn", fn)
 
     def _accumulators(self, target, group):
         return {

@@ -8,8 +8,6 @@ torch's line search (``torch.optim.lbfgs._strong_wolfe``, the code Paddle ported
 flat-gradient helpers."""
 from __future__ import annotations
 
-import copy
-import numbers
 import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -17,10 +15,13 @@ from typing import Any, NoReturn
 import torch
 from torch.optim import lbfgs as _torch_lbfgs
 
+from . import state_dict as _state_dict
+from . import step_check as _step_check
 from .algorithms import Algorithm, Traffic, register
 from .lr import LRScheduler
 from .optimizer import Optimizer
-from .validate import number
+from .params import real_view
+from .validate import RuntimeTypeError, RuntimeValueError, check_lr, count, number, show
 
 __all__ = ["LBFGS"]
 
@@ -68,10 +69,18 @@ class LBFGS(Optimizer):
     a product then a sum (torch: ``add_(d, alpha=t)``).
 
     Raises:
-        RuntimeError: ``line_search_fn`` other than None and ``'strong_wolfe'`` (Paddle's message);
-            a sparse gradient, in ``step`` (Paddle's LBFGS crashes the process on one).
-        TypeError: non-number options, an ``LRScheduler`` learning rate.
+        RuntimeValueError, RuntimeTypeError: ``line_search_fn`` other than None and
+            ``'strong_wolfe'`` (Paddle's RuntimeError and message; also a ValueError, or a
+            TypeError when it is not a string).
+        RuntimeError: a sparse gradient, in ``step`` (Paddle's LBFGS crashes the process on one).
+        TypeError: non-number options (``max_iter``, ``max_eval``, ``history_size``: non-ints),
+            an ``LRScheduler`` learning rate.
+        ValueError: a negative, NaN or infinite ``learning_rate`` or tolerance; a count below 1
+            (Paddle takes them all: NaN makes the params NaN, a negative tolerance or count never
+            stops or fails in the step).
         NotImplementedError: :meth:`minimize`.
+
+    Complex params are optimized as two reals per element, as ``torch.optim.LBFGS`` does.
     """
 
     def __init__(
@@ -90,16 +99,19 @@ class LBFGS(Optimizer):
     ) -> None:
         if isinstance(learning_rate, LRScheduler):
             raise TypeError("LBFGS's learning_rate must be a float (Paddle's LBFGS reads no scheduler)")
-        number("learning_rate", learning_rate)
+        check_lr("learning_rate", learning_rate)  # finite, >= 0 (an int too, as Paddle's LBFGS)
         for key, value in (("max_iter", max_iter), ("history_size", history_size)):
-            _positive_int(key, value)
+            count(key, value)
         if max_eval is None:
             max_eval = max_iter * 5 // 4
-        _positive_int("max_eval", max_eval)
-        number("tolerance_grad", tolerance_grad)
-        number("tolerance_change", tolerance_change)
+        count("max_eval", max_eval)
+        number("tolerance_grad", tolerance_grad, low=0.0, finite=True)
+        number("tolerance_change", tolerance_change, low=0.0, finite=True)
         if line_search_fn is not None and line_search_fn != "strong_wolfe":
-            raise RuntimeError("only 'strong_wolfe' is supported")
+            # Paddle's RuntimeError (at its first step), also a TypeError/ValueError
+            error = RuntimeValueError if isinstance(line_search_fn, str) else RuntimeTypeError
+            raise error(f"only 'strong_wolfe' is supported (line_search_fn='strong_wolfe' or None), got "
+                        f"line_search_fn={show(line_search_fn)}")
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.max_eval = max_eval
@@ -149,11 +161,14 @@ class LBFGS(Optimizer):
     _directional_evaluate = _torch_lbfgs.LBFGS._directional_evaluate
 
     def _add_grad(self, step_size: Any, update: torch.Tensor) -> None:
-        """``p = p + update * step_size`` per param (Paddle's order: the product is rounded)."""
+        """``p = p + update * step_size`` per param (Paddle's order: the product is rounded). A
+        complex param is updated through its real view, two entries of ``update`` per element (as
+        torch's ``_gather_flat_grad`` and ``_numel`` count it)."""
         offset = 0
         for p in self._params:
-            numel = p.numel()
-            p.add_(update[offset:offset + numel].view_as(p) * step_size)
+            x = real_view(p)
+            numel = x.numel()
+            x.add_(update[offset:offset + numel].view_as(x) * step_size)
             offset += numel
 
     @torch.no_grad()
@@ -169,10 +184,12 @@ class LBFGS(Optimizer):
         tolerance_grad, tolerance_change = self.tolerance_grad, self.tolerance_change
         history_size = self.history_size
         state = self.state
+        orig_loss = closure()
+        # checked before anything changes (oar.step_check); skip_nonfinite=True may skip the step
+        if _step_check.lbfgs_step_skipped(self, self._params, state):
+            return orig_loss
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
-
-        orig_loss = closure()
         loss = _as_float(orig_loss)
         current_evals = 1
         state["func_evals"] += 1
@@ -275,24 +292,38 @@ class LBFGS(Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         """Paddle's layout: ``{'state': {'func_evals': ..., 'n_iter': ..., 'd': ..., ...}}`` (the
-        entries themselves, not copies, as Paddle)."""
-        return {"state": dict(self.state)}
+        entries themselves, not copies, as Paddle). torch's state-dict hooks run around it."""
+        for hook in self._optimizer_state_dict_pre_hooks.values():
+            hook(self)
+        out: dict[str, Any] = {"state": dict(self.state)}
+        if self._skip_nonfinite:
+            out["skipped_steps"] = self._skipped_steps  # the non-finite guard's count (oar.step_check)
+        for hook in self._optimizer_state_dict_post_hooks.values():
+            result = hook(self, out)
+            if result is not None:
+                out = result
+        return out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict` (a deep copy of its entries, tensors moved to the
-        params' device).
+        """Restore a :meth:`state_dict` (copies of its entries, tensors moved to the params'
+        device and floating dtype). The whole dict is checked first
+        (:func:`oar.state_dict.unpack_lbfgs`: keys, types, vector sizes, history lengths); on any
+        problem nothing is changed.
 
         Raises:
-            ValueError: not ``{'state': {...}}`` with LBFGS's keys only.
+            ValueError: the first bad entry, named.
         """
-        state = state_dict.get("state") if isinstance(state_dict, dict) else None
-        if not isinstance(state, dict) or not set(state) <= set(_STATE_KEYS):
-            got = sorted(state) if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"an LBFGS state dict is {{'state': {{...}}}} with keys among "
-                             f"{list(_STATE_KEYS)}, got {got}")
-        device = self._params[0].device
+        for hook in self._optimizer_load_state_dict_pre_hooks.values():  # torch's hooks
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
+        loaded = _state_dict.unpack_lbfgs(state_dict, self._params, self.history_size, _STATE_KEYS)
+        skipped = _state_dict.unpack_skipped_steps(state_dict) if self._skip_nonfinite else 0
         self.state.clear()
-        self.state.update(_to_device(copy.deepcopy(state), device))
+        self.state.update(loaded)
+        self._skipped_steps = skipped
+        for hook in self._optimizer_load_state_dict_post_hooks.values():
+            hook(self)
 
 
 def _as_float(loss: Any) -> float:
@@ -300,23 +331,6 @@ def _as_float(loss: Any) -> float:
     that requires grad)."""
     return float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
 
-
-def _to_device(value: Any, device: torch.device) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, dict):
-        return {k: _to_device(v, device) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_to_device(v, device) for v in value]
-    return value
-
-
-def _positive_int(name: str, value: Any) -> None:
-    """Raises TypeError for a non-int, ValueError for one < 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"Invalid value of {name}, expect {name} >= 1, got {value!r}.")
 
 
 register(Algorithm(

@@ -54,7 +54,8 @@ class Momentum(Optimizer):
 
     Args:
         learning_rate (float | LRScheduler): default 0.001.
-        momentum (float): the velocity's decay ``mu`` (rounded to float32, as Paddle). Default 0.9.
+        momentum (float): the velocity's decay ``mu``, finite (rounded to float32, as Paddle; no
+            range is enforced, as Paddle). Default 0.9.
         parameters, grad_clip, name: see :class:`oar.Optimizer`.
         use_nesterov (bool): Nesterov's update. Default False.
         weight_decay (float | int | L1Decay | L2Decay | None): a float, int or ``L2Decay`` is
@@ -79,7 +80,9 @@ class Momentum(Optimizer):
     Raises:
         ValueError: ``learning_rate`` or ``momentum`` is None (Paddle's messages); with
             ``use_multi_tensor``, at the step, a float64 param or a sparse gradient.
-        TypeError: a non-number momentum or rescale_grad, a non-bool flag.
+        TypeError: a non-number momentum or rescale_grad, a non-bool flag (also a group's).
+        ValueError: a NaN or infinite ``momentum``; a negative or non-finite ``rescale_grad``
+            (Paddle takes them; the params turn NaN, or climb the loss); also a group's.
     """
 
     _torch_kwarg_hints = {
@@ -119,12 +122,14 @@ class Momentum(Optimizer):
         self._warn_rescale(stacklevel=4)  # this, __init__, the torch-convention wrapper, the caller
 
     def _validate_group(self, group: dict[str, Any]) -> None:
-        if "momentum" in group:
-            number("momentum", group["momentum"])
+        if "momentum" in group:  # any finite value (Paddle checks no range; NaN/inf: NaN params)
+            if group["momentum"] is None:
+                raise ValueError("momentum is not set")  # Paddle's, for a group's too
+            number("momentum", group["momentum"], finite=True)
         if "use_nesterov" in group and not isinstance(group["use_nesterov"], bool):
             raise TypeError(f"use_nesterov must be a bool, got {group['use_nesterov']!r}")
-        if "rescale_grad" in group:
-            number("rescale_grad", group["rescale_grad"])
+        if "rescale_grad" in group:  # a gradient scale: finite, >= 0 (negative: ascent)
+            number("rescale_grad", group["rescale_grad"], low=0.0, finite=True)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)

@@ -65,7 +65,7 @@ def check_adam_like_group(group: dict, extra: tuple[str, ...] = ()) -> None:
     Raises:
         TypeError: not a number (None, a string, a bool, a tensor; Paddle fails at its first
             step with a tensor beta, and on a bool or None with another message).
-        ValueError: out of range (Paddle's messages), NaN included.
+        ValueError: out of range (Paddle's messages), NaN included; infinite (oar only).
     """
     for key in ("epsilon", "beta1", "beta2", *extra):
         if key not in group:
@@ -77,6 +77,8 @@ def check_adam_like_group(group: dict, extra: tuple[str, ...] = ()) -> None:
                 raise ValueError(f"Invalid {key}: {value}, expect 0. <= {key} < 1.0.")
         elif not 0.0 <= x:
             raise ValueError(f"Invalid {key} value: {value}, expect {key} >= 0.")
+        elif x == float("inf"):  # Paddle takes it (the update is then 0, or NaN)
+            raise ValueError(f"Invalid {key} value: {value}, expect a finite {key} >= 0.")
 
 
 #: torch.optim keywords of NAdam and RAdam refused with a hint.
@@ -150,7 +152,8 @@ class NAdam(PowsAdam):
 
     Raises:
         ValueError: a negative or NaN number ``learning_rate``; an option out of range
-            (Paddle's messages), also a param group's.
+            (Paddle's messages), also a param group's; an infinite ``learning_rate``, epsilon
+            (or momentum_decay), which Paddle takes.
         TypeError: a non-number option, bools and tensors included.
         RuntimeError: a sparse gradient (Paddle 3.3.1's step fails on one: an OSError about a
             garbage dimension, or a crash).

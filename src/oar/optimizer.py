@@ -10,7 +10,9 @@ hyper-parameters, its accumulators and its rule.
 
 Paddle and torch vocabularies meet here only: ``param_groups[i]['lr']`` always holds the
 effective learning rate (base lr or scheduler value × the group's ``learning_rate`` multiplier),
-so torch LR schedulers, ``GradScaler`` and loggers work; everything else uses Paddle's names.
+so torch LR schedulers, ``GradScaler`` and loggers work; and ``param_groups[i]['betas']`` mirrors
+``beta1``/``beta2`` both ways (:mod:`oar.group_views`), so torch's momentum-cycling schedulers
+work; everything else uses Paddle's names.
 """
 from __future__ import annotations
 
@@ -23,12 +25,16 @@ import numpy as np
 import torch
 
 from . import engine as _engine
+from . import group_views as _group_views
 from . import state_dict as _state_dict
+from . import step_check as _step_check
+from . import var_names as _var_names
 from .clip import ClipGradBase
 from .lr import LRScheduler
-from .params import lr_multiplier, parse_parameters
-from .regularizer import L2Decay, WeightDecayRegularizer
+from .params import RealViews, lr_multiplier, parse_parameters, real_view
+from .regularizer import WeightDecayRegularizer, as_regularizer
 from .torch_compat import accept_torch_convention, same_lr, zero_defaults
+from .validate import check_lr, number, show
 
 __all__ = ["Optimizer"]
 
@@ -66,6 +72,34 @@ def as_float(value) -> float:
     return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
 
 
+def _zero_in_place(grad: torch.Tensor) -> None:
+    """Zero-fill ``grad`` as torch's ``zero_grad(set_to_none=False)`` does: detached from its
+    graph if it has one, else made not to require grad (an in-place op on a leaf that requires
+    grad would raise)."""
+    if grad.grad_fn is not None:
+        grad.detach_()
+    else:
+        grad.requires_grad_(False)
+    grad.zero_()
+
+
+#: Instance attributes that copies and pickles leave out (torch's ``__getstate__`` keeps only
+#: ``defaults``, ``state`` and ``param_groups``; oar keeps its settings too): torch's hooks
+#: (torch drops them: often lambdas, which cannot be pickled), and the ``step`` wrapper a torch
+#: LR scheduler sets on the instance with its flag (the wrapper reaches the optimizer through a
+#: weak reference: a copy carrying it would step the original's params); and oar's caches that
+#: are rebuilt when missing and hold weak references or ids of the original's params
+#: (:mod:`oar.step_check`'s ``_state_specs`` and ``_verified_states``: a weak reference cannot be
+#: pickled).
+_TRANSIENT = frozenset({
+    "step", "_opt_called",
+    "_optimizer_step_pre_hooks", "_optimizer_step_post_hooks",
+    "_optimizer_state_dict_pre_hooks", "_optimizer_state_dict_post_hooks",
+    "_optimizer_load_state_dict_pre_hooks", "_optimizer_load_state_dict_post_hooks",
+    "_state_specs", "_verified_states",
+})
+
+
 class Optimizer(torch.optim.Optimizer):
     """Base class of oar's optimizers (``paddle.optimizer.Optimizer`` semantics on torch).
 
@@ -83,11 +117,26 @@ class Optimizer(torch.optim.Optimizer):
         name (str | None): kept for Paddle compatibility.
         engine (str, keyword only): how the update runs: ``'auto'`` (default) or one of
             ``oar.engine.ENGINES``; see :meth:`set_engine`.
+        skip_nonfinite (bool, keyword only): oar's non-finite guard (default False: Paddle's
+            behaviour, NaN propagates). True: a step in which any grad holds a NaN or an inf is
+            skipped whole (no param, accumulator, beta pow or step count changes), counted in
+            :attr:`skipped_steps` and the state dict, with a ``RuntimeWarning`` naming the first
+            offending parameter. See :mod:`oar.step_check`.
 
     Raises:
         TypeError: ``learning_rate`` is not a float or scheduler (an int included, as Paddle);
-            ``weight_decay`` or ``grad_clip`` of a wrong type; torch's keyword names.
-        AttributeError: ``parameters`` is None. ValueError: a param in two groups, or empty.
+            ``weight_decay``, ``grad_clip`` or ``name`` of a wrong type; torch's keyword names;
+            ``skip_nonfinite`` not a bool.
+        ValueError: a float ``learning_rate`` or a number ``weight_decay`` that is negative, NaN
+            or infinite (Paddle takes them; oar refuses them here, see README); a param in two
+            groups, or no params.
+        AttributeTypeError: ``parameters`` is None (Paddle's ``AttributeError``, also a
+            ``TypeError``).
+
+    Complex parameters are updated as torch.optim updates them: the rule runs on
+    ``torch.view_as_real`` views of the param, its grad and its state (each complex number is two
+    reals), for every algorithm and engine; their state is kept in that real form (shape
+    ``[*param.shape, 2]``).
     """
 
     # ================================================================== subclass hooks
@@ -158,15 +207,12 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(
                 f"learning rate should be float or LRScheduler, got {type(learning_rate)} here"
             )
-        if isinstance(weight_decay, bool) or not (
-            weight_decay is None
-            or isinstance(weight_decay, (numbers.Real, WeightDecayRegularizer))
-        ):
-            raise TypeError(
-                f"weight_decay should be a float, L1Decay, L2Decay or None, got {weight_decay!r}"
-            )
-        if isinstance(weight_decay, numbers.Real):
-            weight_decay = L2Decay(float(weight_decay))
+        if isinstance(learning_rate, float):
+            check_lr("learning_rate", learning_rate)
+        weight_decay = as_regularizer(weight_decay)  # a number: L2Decay (finite, >= 0)
+        if name is not None and not isinstance(name, str):
+            # Paddle fails at the first step (it builds the accumulators' names from it)
+            raise TypeError(f"name must be a str or None, got {show(name)} ({type(name).__name__})")
         if grad_clip is not None and not isinstance(grad_clip, ClipGradBase):
             raise TypeError(
                 "'grad_clip' should be an instance of ClipGradBase's derived class "
@@ -179,6 +225,9 @@ class Optimizer(torch.optim.Optimizer):
         self._name = name
         self._multi_precision = multi_precision
         self._engine = "auto"
+        self._skip_nonfinite = False  # set by the skip_nonfinite keyword (oar.torch_compat)
+        self._skipped_steps = 0
+        self._real_views = RealViews()  # complex params, updated through their real views
         self._synced_base_lr: float | None = None
         self._wrapper_lr = zero_defaults().get("learning_rate")
         self._validate_group(dict(options or {}))
@@ -189,6 +238,7 @@ class Optimizer(torch.optim.Optimizer):
             "grad_clip": None,
             **(options or {}),
         }
+        _group_views.add_defaults(defaults)  # torch's 'betas' (see oar.group_views)
         super().__init__(groups, defaults)
         if isinstance(learning_rate, LRScheduler):
             learning_rate._add_listener(self)
@@ -212,28 +262,27 @@ class Optimizer(torch.optim.Optimizer):
             raise TypeError(
                 f"param group 'learning_rate' is a multiplier of the base lr and must be a float, got {mult!r}"
             )
-        group["learning_rate"] = float(mult)
+        group["learning_rate"] = check_lr("param group 'learning_rate'", mult)  # finite, >= 0
         if "weight_decay" in group:
             group["weight_decay"] = self._parse_group_weight_decay(group["weight_decay"])
         clip = group.get("grad_clip")
         if clip is not None and not isinstance(clip, ClipGradBase):
             raise TypeError(f"param group 'grad_clip' must be a ClipGradBase instance or None, got {clip!r}")
+        _group_views.take_explicit(group, self.defaults, self._validate_group)  # torch's 'betas'
         self._validate_group(group)
         explicit_lr = group.pop("lr", None)
+        if explicit_lr is not None:  # torch's key: finite, >= 0 too
+            explicit_lr = as_float(number("param group 'lr'", explicit_lr, low=0.0, finite=True, tensor=True))
         super().add_param_group(group)
         group["lr"] = self._base_lr() * group["learning_rate"]
         if explicit_lr is not None:
-            group["lr"] = float(explicit_lr)
+            group["lr"] = explicit_lr
+        _group_views.sync(self, self._validate_group)
 
     def _parse_group_weight_decay(self, value):
-        if value is None or isinstance(value, WeightDecayRegularizer):
-            return value
-        if isinstance(value, float):
-            return L2Decay(value)
-        raise TypeError(
-            f"param group 'weight_decay' must be a float, L1Decay, L2Decay or None, got {value!r} "
-            f"({type(value).__name__})"
-        )
+        """A group's ``weight_decay``, judged as the constructor's (``oar.regularizer.as_regularizer``:
+        an int or float means ``L2Decay``)."""
+        return as_regularizer(value, "param group 'weight_decay'")
 
     # ------------------------------------------------------------------ learning rate
     def _base_lr(self) -> float:
@@ -260,6 +309,8 @@ class Optimizer(torch.optim.Optimizer):
         Raises:
             TypeError: ``value`` is not an int or float.
             RuntimeError: the optimizer uses an LRScheduler.
+            ValueError: ``value`` is negative, NaN or infinite (Paddle takes them; the next step
+                would make every param NaN).
         """
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(
@@ -270,7 +321,7 @@ class Optimizer(torch.optim.Optimizer):
                 "optimizer's learning rate can't be LRScheduler when invoke this API, "
                 "because this will lead to conflict."
             )
-        self._learning_rate = float(value)
+        self._learning_rate = check_lr("set_lr's value", value)
         self._sync_group_lrs()
 
     def set_lr_scheduler(self, scheduler) -> None:
@@ -317,6 +368,15 @@ class Optimizer(torch.optim.Optimizer):
         return torch.zeros_like(target, dtype=state_dtype(target), memory_format=torch.preserve_format)
 
     @staticmethod
+    def _filled(target: torch.Tensor, value: float) -> torch.Tensor:
+        """A state tensor like ``target`` filled with ``value`` rounded to the state dtype (a
+        finite value beyond float32's range is inf there, as Paddle's cast; ``torch.full_like``
+        would raise)."""
+        dtype = state_dtype(target)
+        fill = torch.tensor(value, dtype=torch.float64).to(dtype)
+        return torch.empty_like(target, dtype=dtype, memory_format=torch.preserve_format).copy_(fill)
+
+    @staticmethod
     def _scalar_state(target: torch.Tensor, value: float) -> torch.Tensor:
         return torch.full((1,), value, dtype=state_dtype(target), device=target.device)
 
@@ -356,36 +416,82 @@ class Optimizer(torch.optim.Optimizer):
             if p.requires_grad and p.grad is not None and (only is None or p in only)
         ]
 
-    def _apply_group(self, index: int, group: dict, pairs) -> None:
+    def _prepare_group(self, index: int, group: dict, pairs) -> _step_check.Prepared:
+        """One group's step, checked with nothing changed (see :mod:`oar.step_check`): each
+        grad against its param, the clip and the param's state; the algorithm's ``_check_grad``;
+        each param's regularizer and hyper-parameters.
+
+        Raises:
+            the first failing check's exception, naming the parameter.
+        """
+        # A complex param is two reals per element, as in torch.optim: from here on its grad,
+        # the param the rule updates (``x``) and its state are ``torch.view_as_real`` views;
+        # attributes, names and state keys stay the param's own (``p``).
         clip = group.get("grad_clip") or self._grad_clip
-        if clip is not None:
-            pairs = clip(pairs)
         list_mode = self._list_mode and index == 0
-        params, grads, states, hypers = [], [], [], []
+        viewed, targets, regs, hypers = [], [], [], []
         shared: dict = {}
         for p, g in pairs:
+            try:
+                x = self._real_views(p)
+                g = real_view(g)
+            except (TypeError, RuntimeError) as exc:
+                raise _step_check.named(exc, _step_check.param_label(self, index, group, p)) from None
+            _step_check.check_pair(self, index, group, p, x, g, clip)
             reg = self._regularizer_for(p, group, list_mode)
-            self._check_grad(p, g, reg)
-            if reg is not None and reg.coeff != 0.0:  # g + 0 p is g (a pass saved; see README)
-                g = reg(p, g)
-            state = self.state[p]
-            if not state:
-                state.update(self._init_state(p, group))
-            dtype = state_dtype(state.get("master_weight", p))
+            try:
+                self._check_grad(x, g, reg)
+                param_key = self._hyper_key(group, p)
+            except Exception as exc:
+                raise _step_check.named(exc, _step_check.param_label(self, index, group, p)) from None
+            dtype = state_dtype(x)  # the master weight's (float32) for a low-precision param
             multiplier = lr_multiplier(p) if list_mode else 1.0
-            param_key = self._hyper_key(group, p)
             # Keyed by the multiplier, not the lr: under torch.compile the lr is symbolic.
             key = (dtype, p.device, multiplier, param_key)
             hyper = shared.get(key)
             if hyper is None:  # params with equal keys share one dict (engines only read it)
                 hyper = shared[key] = self._hypers_for(group, dtype, param_key)
                 hyper["lr"] = _rounded_lr(group["lr"] * multiplier, dtype, p.device)
-            params.append(p)
+            viewed.append((p, g))
+            targets.append(x)
+            regs.append(reg)
+            hypers.append(hyper)
+        return _step_check.Prepared(index, group, viewed, targets, regs, hypers, clip)
+
+    def _apply_prepared(self, prepared: _step_check.Prepared) -> None:
+        """Run one checked group's step: clip, regularize, create missing state, run the engine."""
+        params, grads, states = [], [], []
+        for (p, g), x, reg in zip(prepared.clipped(), prepared.targets, prepared.regs, strict=True):
+            if reg is not None and reg.coeff != 0.0:  # g + 0 p is g (a pass saved; see README)
+                g = reg(x, g)
+            state = self.state[p]
+            if not state:
+                state.update(self._init_state(x, prepared.group))
+            params.append(x)
             grads.append(g)
             states.append(state)
-            hypers.append(hyper)
         if params:
-            _engine.run(self._rule, params, grads, states, hypers, engine=self._engine)
+            _engine.run(self._rule, params, grads, states, prepared.hypers, engine=self._engine)
+
+    def _apply_group(self, index: int, group: dict, pairs) -> None:
+        """One group's step on its own: checked (:meth:`_prepare_group`), then applied."""
+        self._apply_prepared(self._prepare_group(index, group, pairs))
+
+    def _run_step(self, work) -> None:
+        """The step of every ``(index, group, pairs)`` in ``work``: all groups checked first,
+        then, unless the non-finite guard skips the step (``skip_nonfinite=True``), applied. A
+        failing check raises before anything has changed."""
+        prepared = [self._prepare_group(index, group, pairs) for index, group, pairs in work if pairs]
+        if self._skip_nonfinite and prepared and _step_check.guard_nonfinite(self, prepared):
+            return
+        for item in prepared:
+            self._apply_prepared(item)
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps skipped by the non-finite guard (``skip_nonfinite=True``); saved in the state
+        dict as ``'skipped_steps'``."""
+        return self._skipped_steps
 
     def _refresh_lr(self) -> None:
         if isinstance(self._learning_rate, LRScheduler) and self._learning_rate() != self._synced_base_lr:
@@ -403,16 +509,19 @@ class Optimizer(torch.optim.Optimizer):
 
         Returns:
             The closure's loss, or None.
+
+        Raises:
+            RuntimeError, TypeError, ...: a grad or state that does not fit its param, or a grad
+                the algorithm refuses (the parameter named), raised before anything changes (no
+                param, state, grad or scheduler): the step is atomic (:mod:`oar.step_check`).
         """
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         self._refresh_lr()
-        for index, group in enumerate(self.param_groups):
-            pairs = self._collect(group)
-            if pairs:
-                self._apply_group(index, group, pairs)
+        _group_views.sync(self, self._validate_group)  # a torch scheduler's 'betas'
+        self._run_step([(index, group, self._collect(group)) for index, group in enumerate(self.param_groups)])
         return loss
 
     @torch.no_grad()
@@ -431,12 +540,13 @@ class Optimizer(torch.optim.Optimizer):
         """
         selected = self._select(parameters, no_grad_set)
         self._refresh_lr()
-        used = []
+        _group_views.sync(self, self._validate_group)
+        used, work = [], []
         for index, group in enumerate(self.param_groups):
             pairs = self._collect(group, selected)
             used.extend(pairs)
-            if pairs:
-                self._apply_group(index, group, pairs)
+            work.append((index, group, pairs))
+        self._run_step(work)
         return [], used
 
     def _select(self, parameters, no_grad_set):
@@ -466,23 +576,38 @@ class Optimizer(torch.optim.Optimizer):
 
     def clear_grad(self, set_to_zero: bool = True) -> None:
         """Zero-fill the grads in place (default), or set them to None (``set_to_zero=False``).
-        Only trainable params (``requires_grad``) are touched."""
+        Only trainable params (``requires_grad``) are touched (Paddle's ``clear_grad`` skips
+        ``stop_gradient`` params). A grad that is part of a graph is detached first, one that
+        requires grad stops requiring it (as torch's ``zero_grad``)."""
         for group in self.param_groups:
             for p in group["params"]:
                 if not p.requires_grad or p.grad is None:
                     continue
                 if set_to_zero:
-                    if p.grad.grad_fn is not None:
-                        p.grad.detach_()
-                    p.grad.zero_()
+                    _zero_in_place(p.grad)
                 else:
                     p.grad = None
 
     clear_gradients = clear_grad
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """torch's ``zero_grad``: ``clear_grad(set_to_zero=not set_to_none)``."""
-        self.clear_grad(set_to_zero=not set_to_none)
+        """torch's ``zero_grad`` (torch 2.13's rules): every param's grad, a frozen param's
+        (``requires_grad=False``) included, is set to None (default) or, with
+        ``set_to_none=False``, zero-filled in place (a grad in a graph detached first, one that
+        requires grad made not to). Recorded by the profiler as
+        ``Optimizer.zero_grad#<class>.zero_grad``, as torch's. Paddle's :meth:`clear_grad`
+        zero-fills by default and skips frozen params."""
+        if not hasattr(self, "_zero_grad_profile_name"):
+            self._patch_step_function()
+        with torch.autograd.profiler.record_function(self._zero_grad_profile_name):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    if set_to_none:
+                        p.grad = None
+                    else:
+                        _zero_in_place(p.grad)
 
     # ------------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, Any]:
@@ -491,6 +616,7 @@ class Optimizer(torch.optim.Optimizer):
         hooks run around it."""
         for hook in self._optimizer_state_dict_pre_hooks.values():
             hook(self)
+        _group_views.sync(self, self._validate_group)  # a 'betas' written since the last step
         out = _state_dict.pack(self)
         for hook in self._optimizer_state_dict_post_hooks.values():
             result = hook(self, out)
@@ -499,8 +625,9 @@ class Optimizer(torch.optim.Optimizer):
         return out
 
     def _expected_state(self, param: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
-        """The accumulators ``param`` has in ``group`` (on the meta device: names, shapes, dtypes)."""
-        return self._init_state(torch.empty_like(param, device="meta"), group)
+        """The accumulators ``param`` has in ``group`` (on the meta device: names, shapes, dtypes;
+        a complex param's are those of its real view)."""
+        return self._init_state(real_view(torch.empty_like(param, device="meta")), group)
 
     def _scheduler(self) -> LRScheduler | None:
         return self._learning_rate if isinstance(self._learning_rate, LRScheduler) else None
@@ -508,8 +635,11 @@ class Optimizer(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a ``state_dict()``, also one saved on another device or dtype (cast on load).
 
-        The whole dict is checked first (optimizer kind, groups, params, accumulator names and
-        shapes); on any problem nothing is changed.
+        The whole dict is checked first (optimizer kind, groups and their options, params,
+        accumulator names, shapes, types and dtypes, counts and beta pows, the scheduler's
+        state: :func:`oar.state_dict.unpack`); on any problem nothing is changed. Options a
+        saved group lacks keep the optimizer's values (Paddle's dicts hold none); a group
+        without ``'lr'`` gets the loaded base lr times its multiplier.
 
         Raises:
             ValueError: the first bad entry, named.
@@ -520,6 +650,7 @@ class Optimizer(torch.optim.Optimizer):
             if result is not None:
                 state_dict = result
         loaded = _state_dict.unpack(self, state_dict)
+        skipped = _state_dict.unpack_skipped_steps(state_dict) if self._skip_nonfinite else 0
         # Everything checked: apply.
         scheduler = self._scheduler()
         if scheduler is not None and loaded.scheduler is not None:
@@ -527,8 +658,10 @@ class Optimizer(torch.optim.Optimizer):
         elif loaded.learning_rate is not None:
             self._learning_rate = loaded.learning_rate
         self.param_groups[:] = loaded.groups
+        _group_views.sync(self, self._validate_group)
         self.state.clear()
         self.state.update(loaded.state)
+        self._skipped_steps = skipped
         self._synced_base_lr = self._base_lr()
         for hook in self._optimizer_load_state_dict_post_hooks.values():
             hook(self)
@@ -538,5 +671,29 @@ class Optimizer(torch.optim.Optimizer):
         self.load_state_dict(state_dict)
 
     def __getstate__(self) -> dict[str, Any]:
-        # torch keeps only defaults/state/param_groups; oar's settings must survive copy/pickle.
-        return dict(self.__dict__)
+        """What ``copy.deepcopy`` and ``pickle`` carry: every attribute (oar's settings, the
+        scheduler, the state, the groups) except torch's hooks and a torch scheduler's ``step``
+        wrapper (``_TRANSIENT``), which torch's ``__getstate__`` leaves out too."""
+        return {key: value for key, value in self.__dict__.items() if key not in _TRANSIENT}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a copy: torch's rebuilding (empty hooks, the profiler's step wrapper), then
+        oar's: the copy listens to its own ``oar.lr`` scheduler (a scheduler's listeners are never
+        copied). torch's ``defaults['differentiable']`` is not added (oar has no such option)."""
+        had_differentiable = "differentiable" in state.get("defaults", {})
+        super().__setstate__(state)
+        if not had_differentiable:
+            self.defaults.pop("differentiable", None)
+        scheduler = self.__dict__.get("_learning_rate")
+        if isinstance(scheduler, LRScheduler):
+            scheduler._add_listener(self)
+
+    def get_opti_var_name_list(self) -> list[str]:
+        """Paddle's names of the accumulators created so far, in the order they were created:
+        ``'{param name}_{[name_]}{accumulator}_0'`` (see :func:`oar.var_names.opti_var_names`:
+        the param names, and how they differ from Paddle's).
+
+        Returns:
+            list[str]: e.g. ``['fc.weight_moment1_0', 'fc.weight_moment2_0', ...]``.
+        """
+        return _var_names.opti_var_names(self)

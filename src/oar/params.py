@@ -16,8 +16,10 @@ from collections.abc import Iterable
 import torch
 
 from .regularizer import WeightDecayRegularizer
+from .validate import AssertionValueError, AttributeTypeError, check_lr, show
 
-__all__ = ["set_param_attr", "parse_parameters", "lr_multiplier", "looks_like_parameters"]
+__all__ = ["set_param_attr", "parse_parameters", "lr_multiplier", "looks_like_parameters", "params_type_error",
+           "real_view", "RealViews"]
 
 _UNSET = object()
 
@@ -35,13 +37,14 @@ def set_param_attr(param: torch.Tensor, *, learning_rate=_UNSET, regularizer=_UN
 
     Raises:
         TypeError: a value of the wrong type (the message names the argument).
+        ValueError: a negative, NaN or infinite ``learning_rate``.
     """
     if not isinstance(param, torch.Tensor):
         raise TypeError(f"set_param_attr: param must be a torch.Tensor, got {type(param).__name__}")
     if learning_rate is not _UNSET:
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
             raise TypeError(f"set_param_attr: learning_rate must be a float, got {learning_rate!r}")
-        param.optimize_attr = {"learning_rate": float(learning_rate)}
+        param.optimize_attr = {"learning_rate": check_lr("set_param_attr: learning_rate", learning_rate)}
     if regularizer is not _UNSET:
         if regularizer is not None and not isinstance(regularizer, WeightDecayRegularizer):
             raise TypeError(
@@ -80,6 +83,13 @@ def looks_like_parameters(obj) -> bool:
     return isinstance(obj, Iterable) and not hasattr(obj, "get_lr")
 
 
+def params_type_error(parameters: torch.Tensor) -> TypeError:
+    """torch 2.13's error for a tensor given as the params (``Adam(tensor, ...)``): its type and
+    message, which name the argument and the value's type (``torch.typename``)."""
+    return TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
+                     f"but got {torch.typename(parameters)}")
+
+
 def _check_param(p, where: str):
     if not isinstance(p, torch.Tensor):
         raise TypeError(f"{where}: expected a torch.Tensor, got {type(p).__name__}")
@@ -98,7 +108,9 @@ def _normalize_params(params, where: str) -> list:
     items = list(params)
     named = [_is_named(i) for i in items]
     if any(named) and not all(named):
-        raise TypeError(f"{where}: mix of named (name, tensor) pairs and plain tensors")
+        # torch 2.13's type and words (torch.optim.Optimizer.add_param_group)
+        raise ValueError(f"{where}: all optimizer params should be with/without names. Some param names are "
+                         f"missing: {sum(named)} (name, tensor) pairs and {len(named) - sum(named)} plain items")
     for i in items:
         _check_param(i[1] if _is_named(i) else i, where)
     return items
@@ -112,21 +124,20 @@ def parse_parameters(parameters) -> tuple[list[dict], bool]:
     options. Named tensors become ``'params'`` plus torch's ``'param_names'``.
 
     Raises:
-        AttributeError: ``parameters`` is None (as Paddle in dygraph).
+        AttributeTypeError: ``parameters`` is None (Paddle's ``AttributeError`` in dygraph, also a
+            ``TypeError``).
         TypeError: a tensor, a dict, a set, a non-iterable, or a non-tensor element.
-        AssertionError: a group dict without ``'params'`` (as Paddle).
-        ValueError: an empty list.
+        AssertionValueError: a group dict without ``'params'`` (Paddle's ``AssertionError``, also a
+            ``ValueError``).
+        ValueError: an empty list; named and plain params mixed (torch's type and message).
     """
     if parameters is None:
-        raise AttributeError(
+        raise AttributeTypeError(  # Paddle's AttributeError, also a TypeError
             "parameters argument given to the Optimizer should be an iterable of tensors "
             "(or of (name, tensor) pairs, or of param-group dicts), but got None"
         )
     if isinstance(parameters, torch.Tensor):
-        raise TypeError(
-            "parameters argument given to the optimizer should be an iterable of Tensors or dicts, "
-            f"but got {type(parameters).__name__}"
-        )
+        raise params_type_error(parameters)
     if isinstance(parameters, (dict, set, frozenset)) or not isinstance(parameters, Iterable):
         raise TypeError(
             "parameters argument given to the optimizer should be an iterable of Tensors or dicts, "
@@ -139,7 +150,9 @@ def parse_parameters(parameters) -> tuple[list[dict], bool]:
         groups = []
         for k, g in enumerate(items):
             if "params" not in g:
-                raise AssertionError(f"parameters[{k}]: a param group dict must contain 'params'")
+                # Paddle's AssertionError, also a ValueError
+                raise AssertionValueError(f"parameters[{k}]: a param group dict must contain 'params', got keys "
+                                          f"{show(sorted(map(str, g)))}")
             groups.append(_group(g["params"], {kk: v for kk, v in g.items() if kk != "params"},
                                  f"parameters[{k}]['params']"))
         return groups, False
@@ -157,3 +170,59 @@ def _group(params, options: dict, where: str) -> dict:
     else:
         group["params"] = items
     return group
+
+
+# ---------------------------------------------------------------------- complex parameters
+def real_view(t: torch.Tensor) -> torch.Tensor:
+    """``t`` as reals, as torch.optim treats complex params (``torch.optim._view_as_real``): a
+    complex tensor becomes its ``torch.view_as_real`` view (shape ``[*t.shape, 2]``, sharing
+    memory: writing the view writes ``t``); a sparse COO complex grad becomes a sparse tensor
+    with the same indices and real-viewed values; anything else is returned as it is. A
+    conjugated view (``t.is_conj()``) is resolved first (a copy: use it for grads only).
+    """
+    if not t.is_complex():
+        return t
+    if t.layout == torch.sparse_coo:
+        values = torch.view_as_real(t._values().resolve_conj())
+        return torch.sparse_coo_tensor(t._indices(), values, (*t.shape, 2), is_coalesced=t.is_coalesced(),
+                                       check_invariants=False)
+    return torch.view_as_real(t.resolve_conj())
+
+
+class RealViews:
+    """The ``torch.view_as_real`` views of an optimizer's complex params, one per param, reused
+    at every step (the engines keep per-group plans keyed by the tensors they are given: a new
+    view object each step would plan again). A view is made again when its param's memory
+    changed (``param.data = ...``). Copies and pickles start empty (views are rebuilt)."""
+
+    def __init__(self) -> None:
+        self._views: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(self, param: torch.Tensor) -> torch.Tensor:
+        """``param`` itself when it is real, else its real view.
+
+        Raises:
+            TypeError: a conjugated view as a param (``param.is_conj()``): its real view
+                cannot write the param (call ``resolve_conj()`` on it first).
+        """
+        if not param.is_complex():
+            return param
+        if param.is_conj():
+            raise TypeError(f"a complex param that is a conjugated view (is_conj()) cannot be updated in "
+                            f"place through its real view: resolve it (param.resolve_conj()) first; got shape "
+                            f"{tuple(param.shape)}")
+        if torch.compiler.is_compiling():  # inside a user's torch.compile: no cache to trace
+            return torch.view_as_real(param)
+        hit = self._views.get(id(param))
+        if (hit is not None and hit[0] is param and hit[1].data_ptr() == param.data_ptr()
+                and hit[1].shape[:-1] == param.shape and hit[1].dtype == param.dtype.to_real()):
+            return hit[1]
+        view = torch.view_as_real(param)
+        self._views[id(param)] = (param, view)
+        return view
+
+    def __reduce__(self) -> tuple[type[RealViews], tuple[()]]:
+        return (RealViews, ())
+
+    def __deepcopy__(self, memo: dict[int, object]) -> RealViews:
+        return RealViews()

@@ -66,7 +66,8 @@ class RAdam(PowsAdam):
 
     Raises:
         ValueError: a negative or NaN number ``learning_rate``; an option out of range
-            (Paddle's messages), also a param group's.
+            (Paddle's messages), also a param group's; an infinite ``learning_rate``, epsilon
+            (or momentum_decay), which Paddle takes.
         TypeError: a non-number option, bools and tensors included.
         RuntimeError: a sparse gradient (Paddle 3.3.1's step fails on one: an OSError about a
             garbage dimension, or a crash).

@@ -7,26 +7,28 @@ from __future__ import annotations
 
 import numbers
 
-
 import torch
 
-from .validate import number
+from .validate import number, show
 
-__all__ = ["WeightDecayRegularizer", "L1Decay", "L2Decay", "regularizer_to_state", "regularizer_from_state"]
+__all__ = ["WeightDecayRegularizer", "L1Decay", "L2Decay", "as_regularizer", "regularizer_to_state",
+           "regularizer_from_state"]
 
 
 class WeightDecayRegularizer:
     """Base class: ``reg(param, grad) -> grad + coeff * penalty_grad(param)``.
 
     Args:
-        coeff (float): the regularization coefficient, >= 0 is typical. Default 0.0.
+        coeff (float): the regularization coefficient, finite and >= 0. Default 0.0.
 
     Raises:
         TypeError: ``coeff`` is not a real number (bool and tensors included).
+        ValueError: ``coeff`` is negative, NaN or infinite (Paddle accepts them: a negative
+            coefficient makes the weights grow, a non-finite one makes them NaN).
     """
 
     def __init__(self, coeff: float = 0.0):
-        self.coeff = float(number("coeff", coeff, owner=type(self).__name__))
+        self.coeff = float(number("coeff", coeff, low=0.0, finite=True, owner=type(self).__name__))
 
     def penalty_grad(self, param: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -64,6 +66,27 @@ class L1Decay(WeightDecayRegularizer):
 
 
 _KINDS = {"L1Decay": L1Decay, "L2Decay": L2Decay}
+
+
+def as_regularizer(value: object, name: str = "weight_decay") -> WeightDecayRegularizer | None:
+    """An optimizer's or a param group's coupled ``weight_decay`` as a regularizer, judged the
+    same way in both places: None, ``L1Decay`` and ``L2Decay`` as they are; a number (int or
+    float, not bool) means ``L2Decay(value)`` (Paddle's rule for the optimizer's argument).
+
+    Args:
+        value: the ``weight_decay`` given.
+        name (str): how the message names it (``"param group 'weight_decay'"``).
+
+    Raises:
+        TypeError: another type (a bool, a string, a tensor, a list).
+        ValueError: a negative, NaN or infinite number.
+    """
+    if value is None or isinstance(value, WeightDecayRegularizer):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a float, L1Decay, L2Decay or None, got {show(value)} "
+                        f"({type(value).__name__})")
+    return L2Decay(float(number(name, value, low=0.0, finite=True)))
 
 
 def regularizer_to_state(reg: WeightDecayRegularizer | None):

@@ -10,7 +10,7 @@ import torch
 from .algorithms import Algorithm, Peer, Traffic, register
 from .engine import fused as _fused
 from .optimizer import Optimizer
-from .validate import number
+from .validate import not_set, number
 
 __all__ = ["RMSProp", "rmsprop_update"]
 
@@ -51,9 +51,9 @@ class RMSProp(Optimizer):
 
     Args:
         learning_rate (float | LRScheduler): required.
-        rho (float): decay of the mean square, >= 0. Default 0.95.
-        epsilon (float): >= 0, added *inside* the sqrt. Default 1e-6.
-        momentum (float): >= 0. Default 0.0.
+        rho (float): decay of the mean square, in [0, 1) (Paddle: >= 0). Default 0.95.
+        epsilon (float): finite, >= 0, added *inside* the sqrt. Default 1e-6.
+        momentum (float): finite, >= 0. Default 0.0.
         centered (bool): subtract the squared mean gradient (centered RMSProp). Default False.
         parameters, weight_decay, grad_clip, name: see :class:`oar.Optimizer`.
 
@@ -63,7 +63,10 @@ class RMSProp(Optimizer):
     rows they lack, as Paddle; a regularizer makes them dense (as Paddle).
 
     Raises:
-        ValueError: a negative rho, epsilon or momentum (Paddle's messages).
+        ValueError: a negative rho, epsilon or momentum (Paddle's messages); an infinite one, or
+            rho >= 1 (Paddle takes them: the params turn NaN); ``learning_rate``, rho, epsilon or
+            momentum None (Paddle's message); also a param group's.
+        TypeError: a non-number option, a non-bool ``centered`` (also a group's).
     """
 
     _torch_kwarg_hints = {"alpha": "rho"}
@@ -81,6 +84,8 @@ class RMSProp(Optimizer):
         grad_clip=None,
         name=None,
     ):
+        not_set("RMSProp", ValueError, learning_rate=learning_rate, rho=rho, epsilon=epsilon,
+                momentum=momentum)
         if not isinstance(centered, bool):
             raise TypeError(f"centered must be a bool, got {centered!r}")
         super().__init__(
@@ -89,10 +94,15 @@ class RMSProp(Optimizer):
         )
 
     def _validate_group(self, group):
+        # None: Paddle's "<name> is not set." (ValueError), for a group's too
+        not_set("RMSProp", ValueError, **{k: group[k] for k in ("rho", "epsilon", "momentum") if k in group})
         for key in ("epsilon", "momentum", "rho"):
             if key not in group:
                 continue
-            number(key, group[key], low=0)
+            # Paddle: >= 0; oar also: finite, and rho < 1 (else the mean square turns negative)
+            number(key, group[key], low=0, high=1 if key == "rho" else None, finite=True)
+        if "centered" in group and not isinstance(group["centered"], bool):
+            raise TypeError(f"centered must be a bool, got {group['centered']!r}")
 
     def _accumulators(self, target, group):
         return {

@@ -12,8 +12,8 @@ import torch
 from .algorithms import Algorithm, Peer, Traffic, register
 from .engine import fused as _fused
 from .lr import LRScheduler
-from .optimizer import Optimizer, state_dtype
-from .validate import number
+from .optimizer import Optimizer
+from .validate import number, show
 
 __all__ = ["Rprop", "rprop_update"]
 
@@ -78,7 +78,8 @@ class Rprop(Optimizer):
     1e-5; torch: 0.01, 1e-6); no ``maximize``, ``foreach``, ``capturable``.
 
     Raises:
-        ValueError: ``learning_rate`` None or out of its range, or bad ``etas`` (Paddle's messages).
+        ValueError: ``learning_rate`` None or out of its range, or bad ``etas`` (Paddle's messages);
+            a NaN or infinite bound or eta (Paddle takes an infinite one).
         TypeError: an ``LRScheduler`` as ``learning_rate`` (Paddle fails comparing it with the
             range); non-numbers.
 
@@ -110,10 +111,11 @@ class Rprop(Optimizer):
         lr = number("learning_rate", learning_rate)
         if not 0.0 < low <= lr <= high:
             raise ValueError(
-                "'0.0 < learning_rate_range[0] <= learning_rate <= learning_rate_range[1]' must be true")
+                "'0.0 < learning_rate_range[0] <= learning_rate <= learning_rate_range[1]' must be true, got "
+                f"learning_rate={show(learning_rate)}, learning_rate_range={show(learning_rate_range)}")
         eta_negative, eta_positive = _pair("etas", etas)
         if not 0.0 < eta_negative < 1.0 < eta_positive:
-            raise ValueError("'0.0 < etas[0] < 1.0 < etas[1]' must be true")
+            raise ValueError(f"'0.0 < etas[0] < 1.0 < etas[1]' must be true, got etas={show(etas)}")
         self._initial_lr = float(lr)
         self._range = (low, high)
         self._etas = (eta_negative, eta_positive)
@@ -146,15 +148,14 @@ class Rprop(Optimizer):
         super().set_lr_scheduler(scheduler)
         self._warn_ignored("set_lr_scheduler() (a scheduler)")
 
-    def _apply_group(self, index: int, group: dict, pairs: Any) -> None:
-        # a sparse grad is used as its dense form, as Paddle does
-        super()._apply_group(index, group, [(p, g.to_dense() if g.is_sparse else g) for p, g in pairs])
+    def _collect(self, group: dict, only: Any = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        # a sparse grad is used as its dense form, as Paddle does (checked and clipped so)
+        return [(p, g.to_dense() if g.is_sparse else g) for p, g in super()._collect(group, only)]
 
     def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
         return {
             "prevs": self._zeros(target),
-            "learning_rates": torch.full_like(target, self._initial_lr, dtype=state_dtype(target),
-                                              memory_format=torch.preserve_format),
+            "learning_rates": self._filled(target, self._initial_lr),
         }
 
     def _hyper(self, group: dict, dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
@@ -169,10 +170,12 @@ def _pair(name: str, value: Any) -> tuple[float, float]:
 
     Raises:
         TypeError: not a sequence of two numbers.
+        ValueError: a NaN or infinite number (an infinite bound lets the step sizes overflow).
     """
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
         raise TypeError(f"{name} must be a pair of floats, got {value!r}")
-    return float(number(f"{name}[0]", value[0])), float(number(f"{name}[1]", value[1]))
+    return (float(number(f"{name}[0]", value[0], finite=True)),
+            float(number(f"{name}[1]", value[1], finite=True)))
 
 
 def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...]:

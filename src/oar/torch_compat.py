@@ -9,8 +9,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from .lr import LRScheduler
-from .params import looks_like_parameters
+from .params import looks_like_parameters, params_type_error
 
 __all__ = ["accept_torch_convention", "zero_defaults", "same_lr"]
 
@@ -71,7 +73,8 @@ def same_lr(a: Any, b: Any) -> bool:
 
 def accept_torch_convention(init: Callable) -> Callable:
     """Let ``Algo(model.parameters(), ...)`` mean ``Algo(parameters=model.parameters(), ...)``, and
-    reject torch's keyword names with a hint naming Paddle's."""
+    reject torch's keyword names with a hint naming Paddle's. Takes oar's keyword-only options
+    of every optimizer, ``engine=`` and ``skip_nonfinite=`` (not in Paddle's signatures)."""
 
     @functools.wraps(init)
     def wrapper(self, *args, **kwargs):
@@ -83,6 +86,12 @@ def accept_torch_convention(init: Callable) -> Callable:
                     f"oar uses Paddle's names: {hints[key]}"
                 )
         engine = kwargs.pop("engine", None)
+        skip_nonfinite = kwargs.pop("skip_nonfinite", False)  # oar's non-finite guard (oar.step_check)
+        if not isinstance(skip_nonfinite, bool):
+            raise TypeError(f"{type(self).__name__}(): skip_nonfinite must be a bool, got {skip_nonfinite!r}")
+        if args and isinstance(args[0], torch.Tensor):
+            # a tensor first is torch's params (Paddle's learning_rate is never a tensor): torch's error
+            raise params_type_error(args[0])
         if args and looks_like_parameters(args[0]):
             if "parameters" in kwargs:
                 raise TypeError(
@@ -93,6 +102,8 @@ def accept_torch_convention(init: Callable) -> Callable:
         init(self, *args, **kwargs)
         if engine is not None:
             self.set_engine(engine)
+        if skip_nonfinite:
+            self._skip_nonfinite = True
 
     wrapper._oar_wrapped = True
     return wrapper

@@ -57,7 +57,7 @@ from .common import PLAIN, DropCache, atomic_path, cache_path
 from .rule import Engine, Hyper, Rule, State
 from .torch_private import increment_version
 
-__all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "stats"]
+__all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "stats", "nonfinite", "NONFINITE"]
 
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
 # -ffp-contract=off: no fused multiply-add (each op rounds as the rule's); -fno-trapping-math:
@@ -445,3 +445,37 @@ def _launch(bucket: _KernelBatch, params: list[torch.Tensor], grads: list[torch.
         # the kernel allocates its scratch before writing anything: nothing has changed
         raise MemoryError(f"oar: the fused kernel could not allocate its scratch memory for "
                           f"{len(bucket.idx)} params")
+
+
+#: The non-finite guard's check of the grads (``oar.step_check``, ``skip_nonfinite=True``):
+#: ``kernels/nonfinite.c``, the kernel ABI with only the grads and their sizes (no rule).
+NONFINITE = Kernel("nonfinite.c", (), (), lambda hyper: ())
+#: The dtypes ``nonfinite`` takes (dense, contiguous, on CPU).
+NONFINITE_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
+
+
+def nonfinite(grads: Sequence[torch.Tensor], wait: bool = False) -> bool | None:
+    """Whether any element of ``grads`` (plain, dense, contiguous CPU tensors of one dtype of
+    ``NONFINITE_DTYPES``) is a NaN or an inf: one read of each grad, in one parallel region over
+    all of them, at the machine's read bandwidth. None when the kernel is not available (not
+    built yet, with ``wait=False``: it then builds in the background; no C compiler).
+
+    Raises:
+        ValueError: a tensor the kernel cannot read, or dtypes that differ.
+    """
+    if not grads:
+        return False
+    dtype = grads[0].dtype
+    for g in grads:
+        if not (type(g) in PLAIN and g.dtype is dtype and g.layout is torch.strided and g.is_cpu
+                and g.is_contiguous() and dtype in NONFINITE_DTYPES):
+            raise ValueError(f"nonfinite: takes dense contiguous CPU tensors of one dtype among "
+                             f"{NONFINITE_DTYPES}, got {type(g).__name__} {g.dtype} {g.layout} on {g.device}")
+    if library(NONFINITE, wait) is None:
+        return None
+    fn = _fns.get((NONFINITE.source, dtype))
+    if fn is None:
+        return None
+    g_buf, g_addr = _address([g.data_ptr() for g in grads], "Q")  # buffers live until return
+    n_buf, n_addr = _address([g.numel() for g in grads], "q")
+    return bool(fn(len(grads), None, g_addr, None, None, n_addr, None, torch.get_num_threads()))
