@@ -13,7 +13,8 @@ interleaved round by round (the order rotated every round), medians over the rou
   ``torch._foreach_norm`` pass over the grads) and with ``ClipGradByGlobalNorm`` (the guard reuses
   the clip's norm), with the grads' read rate of the extra time.
 
-Usage: ``python benchmarks/step_check_overhead.py [--scale 1.0] [--rounds 40] [--algorithm Adam]``.
+Usage: ``python benchmarks/step_check_overhead.py [--scale 1.0] [--rounds 40] [--algorithm Adam]
+[--threads N]``.
 Runs from a checkout without installing (``src/`` is put on the path).
 """
 from __future__ import annotations
@@ -38,6 +39,7 @@ except ImportError:
 from oar import engine as _engine
 from oar import step_check
 from oar.bench import build_param_set
+from oar.engine import fused as F
 from oar.params import real_view
 
 
@@ -95,7 +97,11 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="oar bench's --scale (1.0: 27.4M params)")
     parser.add_argument("--rounds", type=int, default=40, help="timed rounds (default 40)")
     parser.add_argument("--algorithm", default="Adam", help="an algorithm of oar.algorithms (default Adam)")
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads(N) first (default: torch's)")
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    F.library(F.NONFINITE)  # the guard's kernel built before measuring (it builds in the background otherwise)
     algo = {a.name: a for a in oar.algorithms.algorithms()}[args.algorithm]
     pset = build_param_set(args.scale, torch.float32, seed=0)
     clip_norm = 1e9  # far above the grads' norm: the clip multiplies by 1 and changes nothing

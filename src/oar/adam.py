@@ -103,7 +103,9 @@ class Adam(Optimizer):
         TypeError: a non-number hyper-parameter, a non-bool flag (also a group's ``lazy_mode``).
         AssertionTypeError: ``learning_rate``, a beta or ``epsilon`` is None (Paddle's
             ``AssertionError``, also a ``TypeError``).
-        RuntimeError: a sparse gradient with a regularizer (as Paddle).
+        RuntimeError: at ``step()``, before anything changes: a sparse gradient with a regularizer
+            (as Paddle), or one that is not sparse in its rows only (``sparse_dim() != 1``; Paddle's
+            SelectedRows always are).
     """
 
     def __init__(

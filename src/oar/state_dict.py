@@ -466,7 +466,10 @@ def _unpack_scheduler(scheduler: LRScheduler, saved: Any) -> tuple[dict[str, Any
     if not isinstance(saved, dict):
         raise ValueError(f"{where} must be a dict (a scheduler's state_dict()), got {_kind(saved)}")
     _check_scheduler_values(where, saved, scheduler.state_dict())
-    loaded: dict[str, Any] = copy.deepcopy(saved)
+    try:
+        loaded: dict[str, Any] = copy.deepcopy(saved)
+    except _LOAD_ERRORS as exc:  # an entry the scheduler does not read, which cannot be copied
+        raise ValueError(f"{where} cannot be copied: {_reason(exc)}") from None
     probe = _detached_copy(scheduler)
     if probe is not None:
         try:
@@ -497,7 +500,7 @@ def unpack_lbfgs(state_dict: Any, params: Sequence[torch.Tensor], history_size: 
     ``old_sk`` lists of such vectors, as many as ``ro`` (finite numbers or one-element tensors),
     at most ``history_size``; ``alpha`` and ``H_diag`` finite numbers or one-element tensors;
     ``prev_loss`` a number; ``al`` a list of ``history_size`` entries, each None or a number or a
-    one-element tensor.
+    one-element tensor. One-element tensors are loaded 0-d, as LBFGS makes them.
 
     Raises:
         ValueError: the first bad entry, named (``state_dict['state'][key]``).
@@ -545,12 +548,17 @@ def unpack_lbfgs(state_dict: Any, params: Sequence[torch.Tensor], history_size: 
                 raise ValueError(f"{where} is {_kind(value)}, expected a number or a one-element tensor")
             if finite and not bool(torch.isfinite(value).all()):
                 raise ValueError(f"{where} is {value.detach().cpu().reshape(-1).tolist()}, expected a finite number")
-            return value.detach().to(device=device, dtype=dtype, copy=True)
+            # 0-d, as LBFGS makes them (a [1, 1] ro would broadcast the update to a matrix)
+            return value.detach().to(device=device, dtype=dtype, copy=True).reshape(())
         if not _is_number(value):
             raise ValueError(f"{where} is {_kind(value)}, expected a number or a one-element tensor")
-        if finite and not _finite(value):
+        try:
+            x = float(value)  # a float, as LBFGS makes them (an int beyond int64 breaks tensor products)
+        except OverflowError:
+            raise ValueError(f"{where} is {show(value)}, beyond the float range") from None
+        if finite and not math.isfinite(x):
             raise ValueError(f"{where} is {show(value)}, expected a finite number")
-        return value
+        return x
 
     def listed(key: str) -> list[Any]:
         value = state[key]

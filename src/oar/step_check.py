@@ -23,8 +23,9 @@ accumulator, beta pow, step count, grad and the LR scheduler as they were. Check
 The state is checked in full (against ``Optimizer._expected_state``, cached per group position,
 shape, dtype and device) the first time, then again only when the param's shape, dtype or
 device or one of its state tensors (by identity) changed; a step's checks are then a few
-attribute reads per param: ~3-6 us a param on a 2-core EPYC (0.6 ms a step for the 51 tensors of
-``oar bench``'s 27.4M-param set, 0.6% of a fused Adam step; ``benchmarks/step_check_overhead.py``).
+attribute reads per param: ~3-11 us a param on a loaded 2-core EPYC (0.55-0.6 ms a step for the 51
+tensors of ``oar bench``'s 27.4M-param set: 0.6-0.8% of a fused Adam step, below the run-to-run
+spread; ``benchmarks/step_check_overhead.py``).
 
 LBFGS (one flat state, no engine) is checked by :func:`lbfgs_step_skipped` after its first closure
 evaluation: its grads as above, and its flat vectors (``d``, ``prev_flat_grad``, the history)
@@ -52,10 +53,11 @@ cannot check as it goes: it would have written the elements before a NaN when it
   sum of squares that overflowed) is confirmed element by element before the step is skipped.
 
 Cost, without a global-norm clip: one read of the grads, 4 of the 28 bytes a fused float32 Adam
-step moves per param (+14% at equal bandwidth); measured on a loaded 2-core EPYC with the
-27.4M-param set: +20 to +30 ms on a ~95 ms step, the kernel reading 4.5-7 GB/s where the step
-moves 8 GB/s (torch._foreach_norm: 20-30% slower than the kernel). With a global-norm clip: none
-measurable.
+step moves per param (+14% at equal bandwidth). Measured (``benchmarks/step_check_overhead.py``,
+27.4M float32 params, a loaded 2-core EPYC): one thread, +23 ms on a 73 ms step (+32%): the check
+reads 4.7 GB/s where the step moves 10.4 GB/s (one read stream per core is latency-bound; the
+step streams four arrays); two threads, +34 ms on 87 ms. ``torch._foreach_norm`` reads 20-25%
+slower than the kernel. With a global-norm clip: no measurable cost.
 """
 from __future__ import annotations
 
@@ -401,12 +403,14 @@ _LBFGS_ITERATION_STATE = ("d", "alpha", "old_yk", "old_sk", "ro", "H_diag", "pre
 def lbfgs_step_skipped(opt: Optimizer, params: Sequence[torch.Tensor], state: dict[str, Any]) -> bool:
     """LBFGS's checks, run after its first closure evaluation and before anything changes: each
     grad of ``params`` (the last group's) against its param and ``_check_grad`` (no sparse
-    grads), and the flat vectors of ``state`` (``d``, ``prev_flat_grad``) against the params'
-    total size; then, with ``skip_nonfinite=True``, the non-finite guard on those grads. Returns
-    True when the guard skips the step (counted and warned about).
+    grads); the state an iteration leaves all there once ``n_iter >= 1``; its flat vectors
+    (``d``, ``prev_flat_grad``, ``old_yk``, ``old_sk``) of the params' total size, the flat
+    gradient's dtype and the params' device. Then, with ``skip_nonfinite=True``, the non-finite
+    guard on those grads. Returns True when the guard skips the step (counted and warned about).
 
     Raises:
-        RuntimeError: a grad or a state vector that does not fit the params (named).
+        RuntimeError: a grad or a state that does not fit the params (the param, or the state
+            entry, named).
     """
     index = len(opt.param_groups) - 1
     group = opt.param_groups[index]
