@@ -626,3 +626,52 @@ def test_param_labels() -> None:
     assert step_check.param_label(opt, 0, opt.param_groups[0], model.bias) == "SGD: parameter 'bias'"
     opt = oar.SGD(learning_rate=0.1, parameters=[{"params": [model.weight]}, {"params": [model.bias]}])
     assert step_check.param_label(opt, 1, opt.param_groups[1], model.bias) == "SGD: parameter 0 of param group 1"
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_guard_covers_every_closure_of_a_step(line_search_fn: str | None) -> None:
+    """LBFGS evaluates its closure several times a step: non-finite grads at a later evaluation
+    undo the whole step (params and state bit for bit as before it), counted and warned about
+    once; the next steps are those of a run without the bad step."""
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    b = torch.randn(8, generator=g, dtype=torch.float64)
+    lbfgs: Any = oar.LBFGS  # skip_nonfinite= is oar's extra keyword
+
+    def run(poison_at: int | None, steps: int) -> tuple[Any, torch.Tensor, int]:
+        x = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+        opt = lbfgs(learning_rate=0.5, parameters=[x], max_iter=4, line_search_fn=line_search_fn,
+                    skip_nonfinite=True)
+        calls = 0
+
+        def closure() -> torch.Tensor:
+            nonlocal calls
+            calls += 1
+            opt.clear_grad(set_to_zero=False)
+            loss = (A @ x - b).pow(2).sum()
+            loss.backward()
+            if calls == poison_at:
+                x.grad[2] = NAN
+            return loss
+
+        for k in range(steps):
+            if k == 1 and poison_at is not None:
+                before = _everything(opt, {"x": x})
+                before.pop("grads")  # the closure sets them
+                first = calls + 1
+                with pytest.warns(RuntimeWarning, match=r"has a NaN or inf gradient: the step is skipped"):
+                    opt.step(closure)
+                assert calls >= poison_at > first, "the bad evaluation was not a later one of the step"
+                after = _everything(opt, {"x": x})
+                after.pop("grads")
+                assert after.pop("skipped") == before.pop("skipped") + 1
+                _same(before, after, f"LBFGS {line_search_fn}: undone step")
+                continue
+            opt.step(closure)
+        return opt, x.detach().clone(), calls
+
+    clean_opt, clean, _ = run(None, 3)
+    _, _, calls_one_step = run(None, 1)
+    guarded_opt, guarded, _ = run(calls_one_step + 2, 4)  # the 2nd evaluation of the 2nd step
+    assert guarded_opt.skipped_steps == 1 and clean_opt.skipped_steps == 0
+    assert torch.equal(guarded, clean), "the steps after the undone one differ from a run without it"

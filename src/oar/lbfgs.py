@@ -8,6 +8,7 @@ torch's line search (``torch.optim.lbfgs._strong_wolfe``, the code Paddle ported
 flat-gradient helpers."""
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -27,6 +28,10 @@ __all__ = ["LBFGS"]
 
 _STATE_KEYS = ("func_evals", "n_iter", "d", "alpha", "old_yk", "old_sk", "ro", "H_diag",
                "prev_flat_grad", "prev_loss", "al")
+
+
+class _LaterGradsNonfinite(Exception):
+    """Raised out of a line search when a closure's grads are not finite (skip_nonfinite=True)."""
 
 
 class LBFGS(Optimizer):
@@ -180,14 +185,42 @@ class LBFGS(Optimizer):
                 returns the loss; it is run with grad enabled.
         """
         closure = torch.enable_grad()(closure)
+        orig_loss = closure()
+        # checked before anything changes (oar.step_check); skip_nonfinite=True may skip the step
+        if _step_check.lbfgs_step_skipped(self, self._params, self.state):
+            return orig_loss
+        if not self._skip_nonfinite:
+            self._iterate(closure, orig_loss)
+            return orig_loss
+        # The guard covers every closure of the step: a later one with non-finite grads undoes the
+        # step whole (params and state as they were before it; counted and warned about once).
+        params, state = self._clone_param(), copy.deepcopy(dict(self.state))
+        try:
+            self._iterate(closure, orig_loss)
+        except _LaterGradsNonfinite:
+            self._set_param(params)
+            self.state.clear()
+            self.state.update(state)
+        return orig_loss
+
+    def _later_grads_nonfinite(self) -> None:
+        """skip_nonfinite=True: after a later closure of a step, the guard on its grads (counted
+        and warned about when they are not finite: the step is then undone)."""
+        if not self._skip_nonfinite:
+            return
+        index = len(self.param_groups) - 1
+        pairs = [(p, real_view(p.grad)) for p in self._params if p.grad is not None]
+        prepared = _step_check.Prepared(index, self.param_groups[index], pairs, [real_view(p) for p, _ in pairs],
+                                        [], [], None)
+        if pairs and _step_check.guard_nonfinite(self, [prepared], stacklevel=5):
+            raise _LaterGradsNonfinite
+
+    def _iterate(self, closure: Callable[[], Any], orig_loss: Any) -> None:
+        """The iterations of one ``step`` after its first closure evaluation (``orig_loss``)."""
         lr, max_iter, max_eval = self.learning_rate, self.max_iter, self.max_eval
         tolerance_grad, tolerance_change = self.tolerance_grad, self.tolerance_change
         history_size = self.history_size
         state = self.state
-        orig_loss = closure()
-        # checked before anything changes (oar.step_check); skip_nonfinite=True may skip the step
-        if _step_check.lbfgs_step_skipped(self, self._params, state):
-            return orig_loss
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
         loss = _as_float(orig_loss)
@@ -195,7 +228,7 @@ class LBFGS(Optimizer):
         state["func_evals"] += 1
         flat_grad = self._gather_flat_grad()
         if flat_grad.abs().max() <= tolerance_grad:
-            return orig_loss
+            return
 
         d, alpha = state.get("d"), state.get("alpha")
         old_yk, old_sk, ro = state.get("old_yk"), state.get("old_sk"), state.get("ro")
@@ -250,7 +283,9 @@ class LBFGS(Optimizer):
                 x_init = self._clone_param()
 
                 def obj_func(x: list[torch.Tensor], t: Any, direction: torch.Tensor) -> tuple[float, torch.Tensor]:
-                    return self._directional_evaluate(closure, x, t, direction)
+                    result = self._directional_evaluate(closure, x, t, direction)
+                    self._later_grads_nonfinite()
+                    return result
 
                 # Paddle's search gets its default budget of 25 evaluations (torch passes
                 # max_ls=max_eval - current_evals)
@@ -264,6 +299,7 @@ class LBFGS(Optimizer):
                 if n_iter != max_iter:
                     with torch.enable_grad():
                         loss = _as_float(closure())
+                    self._later_grads_nonfinite()
                     flat_grad = self._gather_flat_grad()
                     opt_cond = flat_grad.abs().max() <= tolerance_grad
                     ls_func_evals = 1
@@ -277,7 +313,6 @@ class LBFGS(Optimizer):
 
         state.update(d=d, alpha=alpha, old_yk=old_yk, old_sk=old_sk, ro=ro, H_diag=H_diag,
                      prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
-        return orig_loss
 
     def minimize(self, loss: Any, startup_program: Any = None, parameters: Any = None,
                  no_grad_set: Any = None) -> NoReturn:

@@ -37,8 +37,10 @@ regularization) holds a NaN or an inf, the whole step is skipped: no param, accu
 pow or step count changes, no state is created, grads are not clipped, and the LR scheduler is
 the user's to step. The optimizer counts the skip (``skipped_steps``, saved in its state dict)
 and warns (``RuntimeWarning``), naming the first offending parameter. LBFGS checks the grads of
-its first closure evaluation (the point the step starts from); grads that turn non-finite at the
-trial points of its line search are left to LBFGS, as in Paddle. The check
+every closure evaluation of a step: at the first, before anything changes; at a later one (an
+iteration's, or a trial point of its line search), the step is undone whole (params and state
+restored from a copy taken at its start: with the guard on, a step copies the params and the
+history once). The check
 (:func:`find_nonfinite`) reads each grad once, before anything is written (an update kernel
 cannot check as it goes: it would have written the elements before a NaN when it meets one):
 
