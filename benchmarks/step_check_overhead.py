@@ -67,7 +67,7 @@ def unchecked_run_step(opt: Any, work: Any) -> None:
             state = opt.state[p]
             if not state:
                 state.update(opt._init_state(x, group))
-            dtype = oar.optimizer.state_dtype(state.get("master_weight", x))
+            dtype = oar.precision.state_dtype(state.get("master_weight", x))
             multiplier = oar.params.lr_multiplier(p) if list_mode else 1.0
             param_key = opt._hyper_key(group, p)
             key = (dtype, p.device, multiplier, param_key)

@@ -473,7 +473,7 @@ def test_asgd_c_kernel_matches_the_rule(dtype):
     states = [opt._init_state(p, opt.param_groups[0]) for p in params]
     ref_states = [{k: v.clone() for k, v in st.items()} for st in states]
     for step in range(5):
-        lr = oar.optimizer.round_to(0.01 * (step + 1), torch.float64 if dtype == torch.float64 else torch.float32)
+        lr = oar.precision.round_to(0.01 * (step + 1), torch.float64 if dtype == torch.float64 else torch.float32)
         grads = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
         _asgd_kernel_step(params, grads, states, lr, batch_num)
         oar.engine.run(oar.asgd.asgd_update, ref, grads, ref_states, [{"lr": lr, "batch_num": batch_num}] * len(ref),

@@ -6,7 +6,8 @@ import torch
 
 from .algorithms import Algorithm, Peer, Traffic, register
 from .engine import fused as _fused
-from .optimizer import Optimizer, as_float
+from .optimizer import Optimizer
+from .precision import as_float
 from .validate import not_set, number
 
 __all__ = ["Adam", "adam_update"]

@@ -12,7 +12,8 @@ from .algorithms import Algorithm, Peer, Traffic, register
 from .clip import ClipGradBase
 from .engine import fused as _fused
 from .lr import LRScheduler
-from .optimizer import Optimizer, as_float
+from .optimizer import Optimizer
+from .precision import as_float
 from .regularizer import WeightDecayRegularizer
 from .validate import not_set
 

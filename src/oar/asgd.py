@@ -13,7 +13,8 @@ import torch
 
 from .algorithms import Algorithm, Traffic, register
 from .engine import fused as _fused
-from .optimizer import Optimizer, state_dtype
+from .optimizer import Optimizer
+from .precision import state_dtype
 from .validate import count, show
 
 __all__ = ["ASGD", "asgd_update"]

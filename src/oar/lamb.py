@@ -7,7 +7,8 @@ import torch
 
 from .algorithms import Algorithm, Peer, Traffic, load_peer_class, register
 from .engine import fused as _fused
-from .optimizer import Optimizer, as_float
+from .optimizer import Optimizer
+from .precision import as_float
 from .validate import function, not_set, number
 
 __all__ = ["Lamb", "lamb_update"]

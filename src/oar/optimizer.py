@@ -17,11 +17,8 @@ work; everything else uses Paddle's names.
 from __future__ import annotations
 
 import numbers
-import weakref
-from collections.abc import Callable
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
 from . import engine as _engine
@@ -31,57 +28,13 @@ from . import step_check as _step_check
 from . import var_names as _var_names
 from .clip import ClipGradBase
 from .lr import LRScheduler
-from .params import RealViews, lr_multiplier, parse_parameters, real_view
-from .regularizer import WeightDecayRegularizer, as_regularizer
+from .params import RealViews, lr_multiplier, parse_parameters, real_view, select_params, zero_in_place
+from .precision import LOW_PRECISION, as_float, round_to, rounded_lr, state_dtype
+from .regularizer import as_regularizer
 from .torch_compat import accept_torch_convention, same_lr, zero_defaults
 from .validate import check_lr, number, show
 
 __all__ = ["Optimizer"]
-
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
-
-def round_to(value: float, dtype: torch.dtype) -> float:
-    """``value`` rounded to ``dtype`` as Paddle's kernels see it (float64 keeps double)."""
-    if dtype == torch.float64:
-        return float(value)
-    return float(np.float32(value))
-
-
-def _rounded_lr(lr: float, dtype: torch.dtype, device: torch.device):
-    """The rule's ``lr``: ``round_to(lr, dtype)``, or, inside a user's ``torch.compile``, the
-    same value as a 0-d float64 tensor (float32 on MPS), so that dynamo reads the lr as a graph
-    input instead of baking it in as a constant (a new lr would recompile). Rules accept 0-d
-    tensor hyper-parameters: the compiled engine passes them so too."""
-    if not torch.compiler.is_compiling():
-        return round_to(lr, dtype)
-    # ones * lr: dynamo's scalar tensorification keeps the lr symbolic through a product (not
-    # through torch.full / torch.tensor, which specialize it: measured with torch 2.13).
-    value = torch.ones((), dtype=torch.float64, device=device) * lr
-    if dtype != torch.float64:
-        value = value.to(torch.float32)
-    return value.to(torch.float32 if device.type == "mps" else torch.float64)
-
-
-def state_dtype(param: torch.Tensor) -> torch.dtype:
-    """Accumulator dtype for ``param``: its own, or float32 for float16/bfloat16 (as Paddle)."""
-    return torch.float32 if param.dtype in _LOW_PRECISION else param.dtype
-
-
-def as_float(value) -> float:
-    """A hyper-parameter given as a number or a 1-element tensor, as a Python float."""
-    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _zero_in_place(grad: torch.Tensor) -> None:
-    """Zero-fill ``grad`` as torch's ``zero_grad(set_to_none=False)`` does: detached from its
-    graph if it has one, else made not to require grad (an in-place op on a leaf that requires
-    grad would raise)."""
-    if grad.grad_fn is not None:
-        grad.detach_()
-    else:
-        grad.requires_grad_(False)
-    grad.zero_()
-
 
 #: Instance attributes that copies and pickles leave out (torch's ``__getstate__`` keeps only
 #: ``defaults``, ``state`` and ``param_groups``; oar keeps its settings too): torch's hooks
@@ -357,7 +310,7 @@ class Optimizer(torch.optim.Optimizer):
     def _init_state(self, param: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
         state: dict[str, torch.Tensor] = {}
         target = param
-        if self._multi_precision and param.dtype in _LOW_PRECISION:
+        if self._multi_precision and param.dtype in LOW_PRECISION:
             state["master_weight"] = param.detach().to(torch.float32, copy=True)
             target = state["master_weight"]
         state.update(self._accumulators(target, group))
@@ -451,7 +404,7 @@ class Optimizer(torch.optim.Optimizer):
             hyper = shared.get(key)
             if hyper is None:  # params with equal keys share one dict (engines only read it)
                 hyper = shared[key] = self._hypers_for(group, dtype, param_key)
-                hyper["lr"] = _rounded_lr(group["lr"] * multiplier, dtype, p.device)
+                hyper["lr"] = rounded_lr(group["lr"] * multiplier, dtype, p.device)
             viewed.append((p, g))
             targets.append(x)
             regs.append(reg)
@@ -538,7 +491,7 @@ class Optimizer(torch.optim.Optimizer):
         Returns:
             tuple: ``([], [(param, grad), ...])``, the (param, grad) pairs that were used.
         """
-        selected = self._select(parameters, no_grad_set)
+        selected = select_params(self.param_groups, parameters, no_grad_set)
         self._refresh_lr()
         _group_views.sync(self, self._validate_group)
         used, work = [], []
@@ -548,31 +501,6 @@ class Optimizer(torch.optim.Optimizer):
             work.append((index, group, pairs))
         self._run_step(work)
         return [], used
-
-    def _select(self, parameters, no_grad_set):
-        if parameters is None and no_grad_set is None:
-            return None
-        names = {}
-        for group in self.param_groups:
-            for k, p in enumerate(group["params"]):
-                if "param_names" in group:
-                    names[group["param_names"][k]] = p
-        def resolve(items, arg):
-            out = set()
-            for item in items:
-                if isinstance(item, torch.Tensor):
-                    out.add(item)
-                elif isinstance(item, str) and item in names:
-                    out.add(names[item])
-                else:
-                    raise ValueError(f"minimize: {arg} entry {item!r} is not a parameter of this optimizer")
-            return out
-        chosen = set(p for g in self.param_groups for p in g["params"])
-        if parameters is not None:
-            chosen = resolve(parameters, "parameters")
-        if no_grad_set is not None:
-            chosen -= resolve(no_grad_set, "no_grad_set")
-        return chosen
 
     def clear_grad(self, set_to_zero: bool = True) -> None:
         """Zero-fill the grads in place (default), or set them to None (``set_to_zero=False``).
@@ -584,7 +512,7 @@ class Optimizer(torch.optim.Optimizer):
                 if not p.requires_grad or p.grad is None:
                     continue
                 if set_to_zero:
-                    _zero_in_place(p.grad)
+                    zero_in_place(p.grad)
                 else:
                     p.grad = None
 
@@ -607,7 +535,7 @@ class Optimizer(torch.optim.Optimizer):
                     if set_to_none:
                         p.grad = None
                     else:
-                        _zero_in_place(p.grad)
+                        zero_in_place(p.grad)
 
     # ------------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, Any]:

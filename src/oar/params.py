@@ -11,7 +11,8 @@ torch-style group dicts and reads the ParamAttr-like attributes oar keeps on ten
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 
@@ -226,3 +227,50 @@ class RealViews:
 
     def __deepcopy__(self, memo: dict[int, object]) -> RealViews:
         return RealViews()
+
+
+def zero_in_place(grad: torch.Tensor) -> None:
+    """Zero-fill ``grad`` as torch's ``zero_grad(set_to_none=False)`` does: detached from its
+    graph if it has one, else made not to require grad (an in-place op on a leaf that requires
+    grad would raise)."""
+    if grad.grad_fn is not None:
+        grad.detach_()
+    else:
+        grad.requires_grad_(False)
+    grad.zero_()
+
+
+def select_params(param_groups: Sequence[dict[str, Any]], parameters: Iterable[torch.Tensor | str] | None,
+                  no_grad_set: Iterable[torch.Tensor | str] | None) -> set[torch.Tensor] | None:
+    """The params ``minimize(parameters=..., no_grad_set=...)`` updates: those of ``parameters``
+    (tensors or the names of named params; default every param of ``param_groups``) less those of
+    ``no_grad_set``; None when neither is given (every param).
+
+    Raises:
+        ValueError: an entry that is not a param of the groups (nor a param's name), named.
+    """
+    if parameters is None and no_grad_set is None:
+        return None
+    names: dict[str, torch.Tensor] = {}
+    for group in param_groups:
+        for k, p in enumerate(group["params"]):
+            if "param_names" in group:
+                names[group["param_names"][k]] = p
+
+    def resolve(items: Iterable[torch.Tensor | str], arg: str) -> set[torch.Tensor]:
+        out: set[torch.Tensor] = set()
+        for item in items:
+            if isinstance(item, torch.Tensor):
+                out.add(item)
+            elif isinstance(item, str) and item in names:
+                out.add(names[item])
+            else:
+                raise ValueError(f"minimize: {arg} entry {item!r} is not a parameter of this optimizer")
+        return out
+
+    chosen = {p for g in param_groups for p in g["params"]}
+    if parameters is not None:
+        chosen = resolve(parameters, "parameters")
+    if no_grad_set is not None:
+        chosen -= resolve(no_grad_set, "no_grad_set")
+    return chosen
