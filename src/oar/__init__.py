@@ -15,6 +15,7 @@ from .lamb import Lamb
 from .nadam import NAdam
 from .momentum import Momentum
 from .optimizer import Optimizer
+from .param_groups import param_groups_weight_decay
 from .params import set_param_attr
 from .radam import RAdam
 from .regularizer import L1Decay, L2Decay
@@ -30,5 +31,5 @@ __all__ = [
     "Optimizer", "Adadelta", "NAdam", "RAdam", "Adam", "AdamW", "Adamax", "Adagrad", "Lamb", "Momentum", "RMSProp", "SGD", "ASGD", "Rprop", "LBFGS",
     "L1Decay", "L2Decay",
     "ClipGradBase", "ClipGradByValue", "ClipGradByNorm", "ClipGradByGlobalNorm",
-    "set_param_attr", "lr",
+    "set_param_attr", "param_groups_weight_decay", "lr",
 ]
