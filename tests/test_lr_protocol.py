@@ -95,7 +95,9 @@ def test_reduce_on_plateau_drives_oar_optimizer_like_paddle():
         scheds[P].step(float(m))
         assert opt_o.param_groups[0]["lr"] == scheds[O]() * 0.5
         assert scheds[O].get_last_lr() == [scheds[O]() * 0.5]
-        np.testing.assert_allclose(tp.detach().numpy(), pp.numpy(), rtol=1e-14, atol=0)
+        # 1e-10, the float64 bound: Paddle's SGD kernel (BLAS axpy) rounds p - lr * g once on
+        # some CPUs (1.6e-14 measured on an AVX-512 Xeon), twice elsewhere, as oar
+        np.testing.assert_allclose(tp.detach().numpy(), pp.numpy(), rtol=1e-10, atol=0)
     assert scheds[O]() == scheds[P]() < 0.1  # it did reduce
 
 

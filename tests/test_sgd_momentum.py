@@ -4,6 +4,7 @@ SelectedRows kernels, Momentum's rescale_grad (Paddle's GPU formula, derived by 
 its warning, use_multi_tensor, validation, master weights and state dicts."""
 from __future__ import annotations
 
+import collections
 import copy
 import warnings
 
@@ -30,14 +31,25 @@ ENGINES = ["eager", "fused", "compiled"]
     ("Momentum", {"learning_rate": 0.05, "weight_decay": oar.L2Decay(0.03), "use_nesterov": True}),
 ], ids=["sgd", "momentum", "nesterov", "fused-l2", "fused-l2-nesterov"])
 def test_float32_is_bit_exact_with_paddle(name, kwargs, engine):
-    """Paddle's SGD and Momentum CPU kernels round every op once, without fused multiply-adds:
-    the eager rule and the fused kernel give Paddle's float32 bits at every step."""
+    """Paddle's Momentum CPU kernel rounds every op once, without fused multiply-adds: the eager
+    rule and the fused kernel give Paddle's float32 bits at every step. Paddle's SGD kernel calls
+    BLAS ``axpy`` (MKL), which on some CPUs (seen on an AVX-512 Xeon, for some elements of a
+    30-element tensor; not on an AVX2 EPYC) computes ``p - lr * g`` with one rounding instead of
+    two: there each step may differ by one rounding of the result, so the difference after k + 1
+    steps is at most k + 1 float32 spacings of the largest magnitude reached (0 where MKL does
+    not contract)."""
     kwargs = {k: ("L2", v.coeff) if isinstance(v, oar.L2Decay) else v for k, v in kwargs.items()}
     run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), kwargs,
                            dtype="float32", steps=10, engine=engine)
-    for k, (got, want) in enumerate(zip(run.oar_steps, run.paddle_steps)):
-        for a, b in zip(got, want):
-            np.testing.assert_array_equal(a, b, err_msg=f"step {k}")
+    largest = [0.0] * len(run.paddle_steps[0])
+    for k, (got, want) in enumerate(zip(run.oar_steps, run.paddle_steps, strict=True)):
+        for i, (a, b) in enumerate(zip(got, want, strict=True)):
+            if name != "SGD":
+                np.testing.assert_array_equal(a, b, err_msg=f"step {k}")
+                continue
+            largest[i] = max(largest[i], float(np.abs(b).max()))
+            bound = (k + 1) * np.spacing(np.float32(largest[i]))
+            np.testing.assert_allclose(a, b, rtol=0, atol=bound, err_msg=f"step {k}")
 
 
 @pytest.mark.parametrize("name,kwargs", [("SGD", {}), ("Momentum", {"weight_decay": 0.1})])
@@ -196,7 +208,14 @@ def test_sparse_grads_match_paddle(name, kwargs, dtype, engine):
     o_kwargs = {k: (oar.L1Decay(v[1]) if isinstance(v, tuple) else v) for k, v in kwargs.items()}
     want = _paddle_embedding(name, p_kwargs, weights, batches, dtype)
     got = _oar_embedding(name, o_kwargs, weights, batches, engine)
-    if dtype == "float32" and "weight_decay" not in kwargs:
+    if dtype == "float32" and "weight_decay" not in kwargs and name == "SGD":
+        # Paddle's sparse SGD updates a row with BLAS axpy: on some CPUs one rounding of
+        # p - lr * g instead of two (see test_float32_is_bit_exact_with_paddle), so each update
+        # of an element may differ by one float32 spacing of the largest magnitude
+        updates = max(collections.Counter(int(i) for ids, _ in batches for i in ids).values())
+        bound = updates * np.spacing(np.float32(max(np.abs(want).max(), np.abs(weights).max())))
+        np.testing.assert_allclose(got, want, rtol=0, atol=bound)
+    elif dtype == "float32" and "weight_decay" not in kwargs:
         np.testing.assert_array_equal(got, want)
     else:
         tol = 1e-10 if dtype == "float64" else 1e-6
