@@ -162,7 +162,7 @@ def _artifact_path(rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta],
 def _compile_graph(gm: fx.GraphModule, examples: Sequence[torch.Tensor], path: str | None,
                    device: torch.device, options: dict[str, Any]) -> Callable[..., Any]:
     """Compile one traced graph (saving it when ``path``), returning a callable."""
-    options = dict(options)
+    options = {**options, **torch_private.cpu_vec_options(device)}
     out = next(n for n in reversed(gm.graph.nodes) if n.op == "output")
     if out.args[0] is None:  # return a tuple, as standalone_compile expects
         out.args = ((),)

@@ -169,6 +169,24 @@ def load_artifact(path: str) -> Callable[..., Any]:
     return torch._inductor.CompiledArtifact.load(path=path, format="binary")
 
 
+def cpu_vec_options(device: torch.device) -> dict[str, Any]:
+    """CPU: inductor's vector width (``cpp.simdlen``) as this process picks it, made explicit.
+    Inductor picks the ISA from ``ATEN_CPU_CAPABILITY`` when ``cpp.simdlen`` is unset, but its
+    FX-graph cache key holds only the (unset) option: a process with another
+    ``ATEN_CPU_CAPABILITY`` sharing the cache loaded code generated for the other width and
+    computed wrong values (torch 2.13, AVX-512 then AVX2 on one cache: 4 of 12 float64 elements
+    wrong). An explicit width is part of the key. Check:
+    ``torch._inductor.cpu_vec_isa.pick_vec_isa().bit_width()`` and ``config.cpp.simdlen``."""
+    if device.type != "cpu":
+        return {}
+    try:
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+        return {"cpp.simdlen": int(pick_vec_isa().bit_width())}
+    except Exception:  # pragma: no cover - other torch layouts
+        return {}
+
+
 @contextlib.contextmanager
 def one_kernel_per_loop(device: torch.device) -> Iterator[None]:
     """CPU: end inductor's C++ kernel after every loop, so that loops of equal shape are the same
