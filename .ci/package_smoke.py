@@ -1,6 +1,7 @@
 """Smoke test of an installed oar wheel (run by .ci/package_check from outside the checkout): the
 package imports from site-packages, ships its kernel sources and py.typed, and an optimizer steps
 through the fused C kernel (built from the shipped sources) with the eager engine's result."""
+
 from __future__ import annotations
 
 import pathlib

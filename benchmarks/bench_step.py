@@ -3,6 +3,7 @@
 The same as ``oar bench``; see ``python benchmarks/bench_step.py --help`` and ``oar.bench``.
 Runs from a checkout without installing: ``src/`` is put on the path if ``oar`` isn't importable.
 """
+
 import os
 import sys
 

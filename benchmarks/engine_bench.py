@@ -9,6 +9,7 @@ Paddle and bandwidth probes: every candidate gets its own copy of the transforme
 each round times ``--steps`` steps of every candidate; reported: min/median/max ms per step and
 the median over rounds of (candidate / fused Adam of the same round).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,14 +20,14 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import torch  # noqa: E402
+import torch
+from engine_common import algorithms, build_param_set
 
-from engine_common import algorithms, build_param_set  # noqa: E402
-from oar.bench.cli import DTYPES, add_algorithm_options, algorithm_options  # noqa: E402
-from oar.bench.probes import Memory  # noqa: E402
-from oar.bench.report import Record, summarize  # noqa: E402
-from oar.bench.rows import REFERENCE, Made, Row, TorchParams, oar_rows, peer_rows, reference_peer  # noqa: E402
-from oar.bench.runner import create, time_rounds  # noqa: E402
+from oar.bench.cli import DTYPES, add_algorithm_options, algorithm_options
+from oar.bench.probes import Memory
+from oar.bench.report import Record, summarize
+from oar.bench.rows import REFERENCE, Made, Row, TorchParams, oar_rows, peer_rows, reference_peer
+from oar.bench.runner import create, time_rounds
 
 FLOOR = algorithms.Traffic(1, 1, 1, 4, "floor: Adam's bytes with no arithmetic (3P+4S)")
 
@@ -55,8 +56,11 @@ def floor_row(pset: Any) -> Row:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--only", default=",".join(a.key for a in algorithms.algorithms()),
-                    help="algorithm keys, comma-separated (default: every algorithm)")
+    ap.add_argument(
+        "--only",
+        default=",".join(a.key for a in algorithms.algorithms()),
+        help="algorithm keys, comma-separated (default: every algorithm)",
+    )
     ap.add_argument("--engines", default="compiled")
     ap.add_argument("--scale", type=float, default=1.0, help="vocab and widths scaled by this")
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
@@ -69,27 +73,51 @@ def main() -> None:
     pset = build_param_set(a.scale, dtype, 0)
     ref_set = build_param_set(a.scale, torch.float32, 0) if dtype != torch.float32 else pset
     ref_algorithm, _ = reference_peer()
-    rows = [r for r in peer_rows([ref_algorithm], ref_set, TorchParams(ref_set, private=True), 1e-3, options)[0]
-            if r.name == REFERENCE]
+    rows = [
+        r
+        for r in peer_rows([ref_algorithm], ref_set, TorchParams(ref_set, private=True), 1e-3, options)[0]
+        if r.name == REFERENCE
+    ]
     if a.floor:
         rows.append(floor_row(pset))
-    rows += oar_rows([algorithms.get(k) for k in a.only.split(",")], pset, TorchParams(pset, private=True),
-                     1e-3, options, a.engines.split(","))
+    rows += oar_rows(
+        [algorithms.get(k) for k in a.only.split(",")],
+        pset,
+        TorchParams(pset, private=True),
+        1e-3,
+        options,
+        a.engines.split(","),
+    )
     create(rows, Memory())
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     timing = time_rounds(rows, warmup=1, repeats=a.rounds, steps=a.steps)
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = summarize(Record(rows=rows, timing=timing, params=pset.numel, tensors=len(pset.names),
-                              scale=a.scale, dtype=a.dtype, repeats=a.rounds, warmup=1, lr=1e-3))
-    print(f"params {pset.numel / 1e6:.1f}M  dtype {a.dtype}  rounds {a.rounds}  "
-          f"maxrss growth during rounds {(rss1 - rss0) / 1024:.0f} MB  load {os.getloadavg()[0]:.1f}")
+    result = summarize(
+        Record(
+            rows=rows,
+            timing=timing,
+            params=pset.numel,
+            tensors=len(pset.names),
+            scale=a.scale,
+            dtype=a.dtype,
+            repeats=a.rounds,
+            warmup=1,
+            lr=1e-3,
+        )
+    )
+    print(
+        f"params {pset.numel / 1e6:.1f}M  dtype {a.dtype}  rounds {a.rounds}  "
+        f"maxrss growth during rounds {(rss1 - rss0) / 1024:.0f} MB  load {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'candidate':24s} {'min':>7s} {'median':>7s} {'max':>7s}  ratio(median)  first-step s")
     for r in result["rows"]:
         if r["error"]:
             print(f"{r['name']:24s} FAILED: {r['error']}")
             continue
-        print(f"{r['name']:24s} {r['ms_min']:7.2f} {r['ms_median']:7.2f} {r['ms_max']:7.2f}  "
-              f"{r['ratio_to_fused_adam']:6.3f}        {r['first_step_ms'] / 1e3:.2f}")
+        print(
+            f"{r['name']:24s} {r['ms_min']:7.2f} {r['ms_median']:7.2f} {r['ms_max']:7.2f}  "
+            f"{r['ratio_to_fused_adam']:6.3f}        {r['first_step_ms'] / 1e3:.2f}"
+        )
 
 
 if __name__ == "__main__":

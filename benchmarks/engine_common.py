@@ -1,6 +1,7 @@
 """Shared pieces of the engine timing scripts (not part of the package): they run from a
 checkout (``src/`` is put on the path), on ``oar bench``'s parameter set, with oar's optimizers
 built as ``oar bench`` builds them (:mod:`oar.bench.rows`)."""
+
 from __future__ import annotations
 
 import os
@@ -10,13 +11,13 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "src"))
 
-import torch  # noqa: E402
+import torch
 
-from oar import algorithms  # noqa: E402
-from oar.bench.params import build_param_set  # noqa: E402
-from oar.bench.rows import oar_optimizer, options_of, sizes  # noqa: E402
+from oar import algorithms
+from oar.bench.params import build_param_set
+from oar.bench.rows import oar_optimizer, options_of, sizes
 
-__all__ = ["algorithms", "build_param_set", "make_params", "make_optimizer"]
+__all__ = ["algorithms", "build_param_set", "make_optimizer", "make_params"]
 
 
 def make_params(scale: float = 1.0, dtype: torch.dtype = torch.float32, seed: int = 0) -> list[torch.Tensor]:
@@ -25,8 +26,9 @@ def make_params(scale: float = 1.0, dtype: torch.dtype = torch.float32, seed: in
     return build_param_set(scale, dtype, seed).torch_params()
 
 
-def make_optimizer(key: str, params: list[torch.Tensor], engine: str, lr: float = 1e-3,
-                   options: Mapping[str, Any] | None = None) -> Any:
+def make_optimizer(
+    key: str, params: list[torch.Tensor], engine: str, lr: float = 1e-3, options: Mapping[str, Any] | None = None
+) -> Any:
     """oar's optimizer of the algorithm ``key`` (``'adam'``) over ``params``, as ``oar bench``
     builds it: its bench keywords, its ``bench_options`` overridden by ``options``, and float32
     master weights for 16-bit params where it takes them.

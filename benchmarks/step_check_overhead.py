@@ -17,6 +17,7 @@ Usage: ``python benchmarks/step_check_overhead.py [--scale 1.0] [--rounds 40] [-
 [--threads N]``.
 Runs from a checkout without installing (``src/`` is put on the path).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -132,25 +133,31 @@ def main() -> None:
         fn()
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(args.rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             start = time.perf_counter()
             runs[name]()
             times[name].append(time.perf_counter() - start)
     med = {name: statistics.median(t) for name, t in times.items()}
     grad_bytes = sum(g.numel() * g.element_size() for g in pset.torch_grads())
-    print(f"{algo.name}, fused engine, {pset.numel:,} float32 params in {len(pset.names)} tensors, "
-          f"{torch.get_num_threads()} threads, {args.rounds} rounds, medians:")
+    print(
+        f"{algo.name}, fused engine, {pset.numel:,} float32 params in {len(pset.names)} tensors, "
+        f"{torch.get_num_threads()} threads, {args.rounds} rounds, medians:"
+    )
     for name in names:
         print(f"  {name:14s} {med[name] * 1e3:9.3f} ms")
-    print(f"  checks: {med['checks alone'] * 1e6:.0f} us a step = {med['checks alone'] / med['checked']:.3%} of the "
-          f"checked step; checked - unchecked = {(med['checked'] - med['unchecked']) * 1e3:+.3f} ms "
-          f"({med['checked'] / med['unchecked'] - 1:+.2%})")
+    print(
+        f"  checks: {med['checks alone'] * 1e6:.0f} us a step = {med['checks alone'] / med['checked']:.3%} of the "
+        f"checked step; checked - unchecked = {(med['checked'] - med['unchecked']) * 1e3:+.3f} ms "
+        f"({med['checked'] / med['unchecked'] - 1:+.2%})"
+    )
     extra = med["guard"] - med["checked"]
     rate = f"{grad_bytes / extra / 1e9:.1f} GB/s of grads read" if extra > 0 else "not measurable"
     print(f"  guard without clip: {extra * 1e3:+.3f} ms ({med['guard'] / med['checked'] - 1:+.2%}; {rate})")
-    print(f"  guard with ClipGradByGlobalNorm: {(med['clip + guard'] - med['clip']) * 1e3:+.3f} ms "
-          f"({med['clip + guard'] / med['clip'] - 1:+.2%})")
+    print(
+        f"  guard with ClipGradByGlobalNorm: {(med['clip + guard'] - med['clip']) * 1e3:+.3f} ms "
+        f"({med['clip + guard'] / med['clip'] - 1:+.2%})"
+    )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ each is held to against real Paddle (``CASES``), the option space random configu
 drawn from, and the option sets of the engine tests. Adding an optimizer adds its module there;
 tests/test_parity.py fails for a registered algorithm without one.
 """
+
 from __future__ import annotations
 
 import importlib

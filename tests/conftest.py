@@ -16,4 +16,5 @@ def _fused_kernels_built():
     for kernel in {k.source: k for k in fused._kernels.values()}.values():
         assert fused.library(kernel) is not None, (
             f"the fused {kernel.name} kernel did not build (${fused.MARCH_ENV}="
-            f"{os.environ.get(fused.MARCH_ENV, 'native')!r})")
+            f"{os.environ.get(fused.MARCH_ENV, 'native')!r})"
+        )

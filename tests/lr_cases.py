@@ -2,10 +2,12 @@
 ``make(M, **kw)`` that build the same scheduler with ``M = oar.lr`` or ``M = paddle.optimizer.lr``
 (``kw``: ``last_epoch``, ``verbose``). ``ALL`` gathers them for the checks every scheduler must pass
 (tests/test_lr_common.py); each family's own file tests what is particular to it."""
+
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Factory = Callable[..., Any]
 
@@ -74,7 +76,6 @@ for _name in DECAY_WRAPPED:
     DECAY[f"warmup_{_name}"] = lambda M, _inner=DECAY[_name], **kw: M.LinearWarmup(_inner(M), 10, 0.0, 0.5, **kw)
 
 
-
 # ---------------------------------------------------------------------------------------------- cyclic, one-cycle, linear
 # custom CyclicLR scale functions (module level: picklable)
 def _halve(x):
@@ -94,8 +95,14 @@ CYCLIC: dict[str, Factory] = {
     ),
     "onecycle_three": lambda M, **kw: M.OneCycleLR(1.0, 450, phase_pct=0.3, three_phase=True, **kw),
     "onecycle_three_linear": lambda M, **kw: M.OneCycleLR(
-        max_learning_rate=2, total_steps=401, divide_factor=4, end_learning_rate=0, phase_pct=0.45,
-        anneal_strategy="linear", three_phase=True, **kw
+        max_learning_rate=2,
+        total_steps=401,
+        divide_factor=4,
+        end_learning_rate=0,
+        phase_pct=0.45,
+        anneal_strategy="linear",
+        three_phase=True,
+        **kw,
     ),
     "onecycle_pct0": lambda M, **kw: M.OneCycleLR(0.3, 400, divide_factor=3.5, phase_pct=0.0, **kw),
     "onecycle_pct1": lambda M, **kw: M.OneCycleLR(0.3, 500, end_learning_rate=0.05, phase_pct=1.0, **kw),

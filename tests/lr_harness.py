@@ -1,4 +1,5 @@
 """Shared helpers of the ``oar.lr`` parity tests: run an oar scheduler and Paddle's side by side."""
+
 from __future__ import annotations
 
 import math
@@ -60,7 +61,6 @@ def sd_equal(a, b) -> bool:
         elif not same(a[k], b[k]):
             return False
     return True
-
 
 
 def raised(make: Callable[[Any], Any], M: Any) -> BaseException | None:

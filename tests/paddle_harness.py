@@ -1,9 +1,11 @@
 """Side-by-side runs of an oar optimizer and real Paddle 3.3.1 on the same parameters and the
 same gradient sequence. Used by the parity tests; never compares against typed-in numbers."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ import torch
 
 paddle = pytest.importorskip("paddle")
 
-import oar  # noqa: E402
+import oar
 
 # Shapes of a small model: a matrix, a vector, a 3-d tensor and a scalar-like one.
 SHAPES = [(6, 5), (5,), (2, 3, 4), (1,)]
@@ -116,22 +118,24 @@ def run_side_by_side(
     rng = np.random.default_rng(seed)
     src = source_dtype or dtype
     init = [rng.standard_normal(s.shape).astype(src).astype(dtype) for s in specs]
-    grads = [[(rng.standard_normal(s.shape) * grad_scale).astype(src).astype(dtype) for s in specs]
-             for _ in range(steps)]
+    grads = [
+        [(rng.standard_normal(s.shape) * grad_scale).astype(src).astype(dtype) for s in specs] for _ in range(steps)
+    ]
 
     paddle.set_default_dtype(dtype)
     p_params = []
-    for k, (s, a) in enumerate(zip(specs, init)):
+    for _k, (s, a) in enumerate(zip(specs, init, strict=False)):
         attr = paddle.ParamAttr(
             learning_rate=1.0 if s.lr_mult is None else s.lr_mult,
             regularizer=paddle_reg(s.regularizer),
             need_clip=s.need_clip,
         )
-        p = paddle.create_parameter(list(s.shape), dtype, attr=attr,
-                                    default_initializer=paddle.nn.initializer.Assign(a))
+        p = paddle.create_parameter(
+            list(s.shape), dtype, attr=attr, default_initializer=paddle.nn.initializer.Assign(a)
+        )
         p_params.append(p)
     t_params = []
-    for s, a in zip(specs, init):
+    for s, a in zip(specs, init, strict=False):
         t = torch.nn.Parameter(torch.tensor(a))
         kw = {}
         if s.lr_mult is not None:
@@ -158,8 +162,12 @@ def run_side_by_side(
         p_arg, o_arg = [], []
         for g in groups:
             opts = {k: v for k, v in g.items() if k != "idx"}
-            p_arg.append({"params": [p_params[i] for i in g["idx"]], **{k: translate(v, "paddle") for k, v in opts.items()}})
-            o_arg.append({"params": [t_params[i] for i in g["idx"]], **{k: translate(v, "oar") for k, v in opts.items()}})
+            p_arg.append(
+                {"params": [p_params[i] for i in g["idx"]], **{k: translate(v, "paddle") for k, v in opts.items()}}
+            )
+            o_arg.append(
+                {"params": [t_params[i] for i in g["idx"]], **{k: translate(v, "oar") for k, v in opts.items()}}
+            )
     popt = paddle_cls(parameters=p_arg, **p_kwargs)
     oopt = oar_cls(parameters=o_arg, engine=engine, **o_kwargs)
 
@@ -167,7 +175,7 @@ def run_side_by_side(
     for step in range(steps):
         popt.clear_grad(set_to_zero=False)
         loss = None
-        for i, (p, g) in enumerate(zip(p_params, grads[step])):
+        for i, (p, g) in enumerate(zip(p_params, grads[step], strict=False)):
             if skip_grad and skip_grad(step, i):
                 continue
             term = (p * paddle.to_tensor(g)).sum()
@@ -176,7 +184,7 @@ def run_side_by_side(
             loss.backward()
         if reference:
             popt.step()
-        for i, (t, g) in enumerate(zip(t_params, grads[step])):
+        for i, (t, g) in enumerate(zip(t_params, grads[step], strict=False)):
             t.grad = None if (skip_grad and skip_grad(step, i)) else torch.tensor(g)
         oopt.step()
         if scheduler_step:
@@ -186,10 +194,15 @@ def run_side_by_side(
         run.oar_steps.append([t.detach().numpy().copy() for t in t_params])
         if not reference:
             continue
-        run.errors_mag.append(max(
-            float(np.abs(t.detach().numpy() - p.numpy()).max() / max(np.abs(p.numpy()).max(), 1e-30))
-            for t, p in zip(t_params, p_params)))
-        run.errors.append(max(rel_err(t.detach().numpy(), p.numpy(), a) for t, p, a in zip(t_params, p_params, init)))
+        run.errors_mag.append(
+            max(
+                float(np.abs(t.detach().numpy() - p.numpy()).max() / max(np.abs(p.numpy()).max(), 1e-30))
+                for t, p in zip(t_params, p_params, strict=False)
+            )
+        )
+        run.errors.append(
+            max(rel_err(t.detach().numpy(), p.numpy(), a) for t, p, a in zip(t_params, p_params, init, strict=False))
+        )
         run.paddle_steps.append([p.numpy().copy() for p in p_params])
     run.paddle_params = [p.numpy() for p in p_params]
     run.oar_params = [t.detach().numpy() for t in t_params]
@@ -228,7 +241,7 @@ def elementwise_rel_err(got: list, ref: list, before: list | None = None) -> flo
     relative difference of the result, up to 1/FLOOR times; measured against the operands it is
     the rounding it is."""
     worst = 0.0
-    for k, (a, b) in enumerate(zip(got, ref)):
+    for k, (a, b) in enumerate(zip(got, ref, strict=False)):
         a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         scale = np.abs(b64)
         if before is not None:
@@ -261,13 +274,24 @@ class Float32Result:
         return self.oar_err / max(self.paddle_err, 1e-300)
 
     def __str__(self) -> str:
-        return (f"oar32 vs Paddle32 {self.oar_err:.3g}, Paddle32 vs exact {self.paddle_err:.3g}, "
-                f"bound {self.bound:.3g} (ratio {self.ratio:.2f})")
+        return (
+            f"oar32 vs Paddle32 {self.oar_err:.3g}, Paddle32 vs exact {self.paddle_err:.3g}, "
+            f"bound {self.bound:.3g} (ratio {self.ratio:.2f})"
+        )
 
 
-def float32_criterion(paddle_cls: Callable, oar_cls: Callable, kwargs: dict, specs: list[Spec] | None = None,
-                      *, groups: list[dict] | None = None, engine: str = "auto", seed: int = 0,
-                      operand_scale: bool = False, **run_kw: Any) -> Float32Result:
+def float32_criterion(
+    paddle_cls: Callable,
+    oar_cls: Callable,
+    kwargs: dict,
+    specs: list[Spec] | None = None,
+    *,
+    groups: list[dict] | None = None,
+    engine: str = "auto",
+    seed: int = 0,
+    operand_scale: bool = False,
+    **run_kw: Any,
+) -> Float32Result:
     """Measure the float32 criterion that every optimizer is held to:
     ``max rel err(oar32, Paddle32) <= FLOAT32_FACTOR * max rel err(Paddle32, exact) + FLOAT32_SLACK``
     over the first ``FLOAT32_STEPS`` steps (check it with ``.ok``). The exact run is itself held to
@@ -282,15 +306,29 @@ def float32_criterion(paddle_cls: Callable, oar_cls: Callable, kwargs: dict, spe
     r32 = run_side_by_side(paddle_cls, oar_cls, kwargs, specs, dtype="float32", engine=engine, **common)
     # Paddle's ClipGradByNorm has no float64 CPU kernel: there the exact run is oar's alone.
     paddle64 = "ClipGradByNorm" not in repr((kwargs, groups))
-    r64 = run_side_by_side(paddle_cls, oar_cls, kwargs, specs, dtype="float64", source_dtype="float32",
-                           engine="eager", reference=paddle64, **common)
+    r64 = run_side_by_side(
+        paddle_cls,
+        oar_cls,
+        kwargs,
+        specs,
+        dtype="float64",
+        source_dtype="float32",
+        engine="eager",
+        reference=paddle64,
+        **common,
+    )
     if paddle64:
         check(r64, "float64")
+
     def before(steps: list, k: int) -> list | None:
         return (steps[k - 1] if k else r64.init) if operand_scale else None
 
-    oar_err = max(elementwise_rel_err(o, p, before(r32.paddle_steps, k))
-                  for k, (o, p) in enumerate(zip(r32.oar_steps, r32.paddle_steps)))
-    paddle_err = max(elementwise_rel_err(p, e, before(r64.oar_steps, k))
-                     for k, (p, e) in enumerate(zip(r32.paddle_steps, r64.oar_steps)))
+    oar_err = max(
+        elementwise_rel_err(o, p, before(r32.paddle_steps, k))
+        for k, (o, p) in enumerate(zip(r32.oar_steps, r32.paddle_steps, strict=False))
+    )
+    paddle_err = max(
+        elementwise_rel_err(p, e, before(r64.oar_steps, k))
+        for k, (p, e) in enumerate(zip(r32.paddle_steps, r64.oar_steps, strict=False))
+    )
     return Float32Result(oar_err, paddle_err)

@@ -1,4 +1,5 @@
 """Training fixtures shared by the exact-resume test and its fresh-process half (no Paddle import)."""
+
 import torch
 
 import oar
@@ -12,11 +13,20 @@ def _train(opt_factory, steps, seed=0, model=None):
 
 
 OPTIMIZERS = {
-    "adam": lambda m: oar.Adam(m.parameters(), learning_rate=oar.lr.StepDecay(0.01, 3), amsgrad=True,
-                               weight_decay=oar.L1Decay(0.01), grad_clip=oar.ClipGradByGlobalNorm(1.0)),
-    "lamb": lambda m: oar.Lamb([{"params": [m[0].weight], "learning_rate": 0.5}, {"params": list(m.parameters())[1:]}],
-                               learning_rate=oar.lr.LinearWarmup(oar.lr.CosineAnnealingDecay(0.01, 10), 3, 0.0, 0.01)),
-    "rmsprop": lambda m: oar.RMSProp(m.parameters(), learning_rate=0.01, centered=True, momentum=0.9, weight_decay=0.01),
+    "adam": lambda m: oar.Adam(
+        m.parameters(),
+        learning_rate=oar.lr.StepDecay(0.01, 3),
+        amsgrad=True,
+        weight_decay=oar.L1Decay(0.01),
+        grad_clip=oar.ClipGradByGlobalNorm(1.0),
+    ),
+    "lamb": lambda m: oar.Lamb(
+        [{"params": [m[0].weight], "learning_rate": 0.5}, {"params": list(m.parameters())[1:]}],
+        learning_rate=oar.lr.LinearWarmup(oar.lr.CosineAnnealingDecay(0.01, 10), 3, 0.0, 0.01),
+    ),
+    "rmsprop": lambda m: oar.RMSProp(
+        m.parameters(), learning_rate=0.01, centered=True, momentum=0.9, weight_decay=0.01
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 validation against real Paddle 3.3.1, sparse gradients, ClipGradByNorm (float32 only in Paddle),
 params without a grad, the [1]-shaped pows against Paddle's param-shaped ones, the fused kernels
 (RAdam's rectified branch included), and torch.optim's implementations of the same math."""
+
 from __future__ import annotations
 
 import warnings
@@ -10,7 +11,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-
 from cases import NO_CLIP, NORM
 from paddle_harness import check, paddle, run_side_by_side
 
@@ -48,6 +48,7 @@ def _paddle_outcome(name: str, kwargs: dict[str, Any]) -> tuple[type | None, str
     def make():
         lin = paddle.nn.Linear(2, 2)
         return getattr(paddle.optimizer, name)(parameters=lin.parameters(), **kwargs), lin.parameters()
+
     return _outcome(make)
 
 
@@ -55,6 +56,7 @@ def _oar_outcome(name: str, kwargs: dict[str, Any]) -> tuple[type | None, str]:
     def make():
         lin = torch.nn.Linear(2, 2)
         return getattr(oar, name)(parameters=lin.parameters(), **kwargs), list(lin.parameters())
+
     return _outcome(make)
 
 
@@ -62,17 +64,54 @@ def _oar_outcome(name: str, kwargs: dict[str, Any]) -> tuple[type | None, str]:
 #: same message), or neither raises. (Values Paddle takes and oar refuses, a negative or
 #: non-finite lr or epsilon, Adadelta's rho outside [0, 1), ...: tests/test_bad_input.py.)
 SAME_AS_PADDLE = [
-    *[("Adadelta", kw) for kw in (
-        {"learning_rate": None}, {"epsilon": None}, {"rho": None}, {"rho": "a"}, {"epsilon": "a"},
-        {"learning_rate": 1}, {"epsilon": 0}, {"rho": 0})],
-    *[(name, kw) for name in ("NAdam", "RAdam") for kw in (
-        {"learning_rate": None}, {"learning_rate": -1}, {"learning_rate": -1.0}, {"learning_rate": 1},
-        {"learning_rate": float("nan")}, {"epsilon": -1.0}, {"epsilon": None}, {"epsilon": "a"},
-        {"beta1": 1.0}, {"beta1": -0.1}, {"beta2": 1.0}, {"beta2": -0.5}, {"beta1": None},
-        {"beta1": "a"}, {"beta1": float("nan")}, {"beta1": 0}, {"epsilon": 0},
-        {"beta1": 2.0, "epsilon": -1.0}, {"learning_rate": -1.0, "beta1": 2.0})],
-    *[("NAdam", kw) for kw in ({"momentum_decay": -1.0}, {"momentum_decay": None}, {"momentum_decay": 0},
-                               {"momentum_decay": "a"}, {"momentum_decay": float("nan")})],
+    *[
+        ("Adadelta", kw)
+        for kw in (
+            {"learning_rate": None},
+            {"epsilon": None},
+            {"rho": None},
+            {"rho": "a"},
+            {"epsilon": "a"},
+            {"learning_rate": 1},
+            {"epsilon": 0},
+            {"rho": 0},
+        )
+    ],
+    *[
+        (name, kw)
+        for name in ("NAdam", "RAdam")
+        for kw in (
+            {"learning_rate": None},
+            {"learning_rate": -1},
+            {"learning_rate": -1.0},
+            {"learning_rate": 1},
+            {"learning_rate": float("nan")},
+            {"epsilon": -1.0},
+            {"epsilon": None},
+            {"epsilon": "a"},
+            {"beta1": 1.0},
+            {"beta1": -0.1},
+            {"beta2": 1.0},
+            {"beta2": -0.5},
+            {"beta1": None},
+            {"beta1": "a"},
+            {"beta1": float("nan")},
+            {"beta1": 0},
+            {"epsilon": 0},
+            {"beta1": 2.0, "epsilon": -1.0},
+            {"learning_rate": -1.0, "beta1": 2.0},
+        )
+    ],
+    *[
+        ("NAdam", kw)
+        for kw in (
+            {"momentum_decay": -1.0},
+            {"momentum_decay": None},
+            {"momentum_decay": 0},
+            {"momentum_decay": "a"},
+            {"momentum_decay": float("nan")},
+        )
+    ],
 ]
 
 
@@ -90,7 +129,7 @@ def test_tensor_and_bool_betas_are_refused_at_construction(name):
     """Paddle accepts a tensor beta, then fails at its first step (SystemError); oar refuses it
     with a TypeError at once. A bool is refused too (Paddle: ValueError for True, 0.0 for False)."""
     assert _paddle_outcome(name, {"beta1": paddle.to_tensor([0.9])})[0] is SystemError
-    assert _oar_outcome(name, {"beta1": torch.tensor([0.9])}) [0] is TypeError
+    assert _oar_outcome(name, {"beta1": torch.tensor([0.9])})[0] is TypeError
     assert _oar_outcome(name, {"beta2": False})[0] is TypeError
 
 
@@ -134,8 +173,12 @@ def test_paddle_takes_no_sparse_gradient():
     import subprocess
     import sys
 
-    procs = {name: subprocess.Popen([sys.executable, "-c", _PADDLE_SPARSE, name], stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True) for name in NAMES}  # in parallel
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-c", _PADDLE_SPARSE, name], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for name in NAMES
+    }  # in parallel
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=300)
         assert proc.returncode != 0, (name, out, err[-2000:])
@@ -157,8 +200,13 @@ def test_sparse_gradients_raise(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_clip_by_norm_float32(name):
     """ClipGradByNorm: Paddle's CPU kernel is float32-only, so parity is checked in float32."""
-    run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name),
-                           {**RUN_KWARGS[name], "grad_clip": NORM}, NO_CLIP, dtype="float32")
+    run = run_side_by_side(
+        getattr(paddle.optimizer, name),
+        getattr(oar, name),
+        {**RUN_KWARGS[name], "grad_clip": NORM},
+        NO_CLIP,
+        dtype="float32",
+    )
     check(run, "float32")
 
 
@@ -166,8 +214,13 @@ def test_clip_by_norm_float32(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_params_without_grad_are_skipped(name, engine):
     """A param with no grad at a step gets no update and its pows do not advance."""
-    run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), RUN_KWARGS[name],
-                           skip_grad=lambda step, i: (step + i) % 3 == 0, engine=engine)
+    run = run_side_by_side(
+        getattr(paddle.optimizer, name),
+        getattr(oar, name),
+        RUN_KWARGS[name],
+        skip_grad=lambda step, i: (step + i) % 3 == 0,
+        engine=engine,
+    )
     check(run, "float64")
 
 
@@ -178,7 +231,7 @@ def test_state_matches_paddles_accumulators(name):
     run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), RUN_KWARGS[name], steps=12)
     psd = run.paddle_opt.state_dict()
     params = [p for g in run.oar_opt.param_groups for p in g["params"]]
-    for p, pp in zip(params, run.paddle_opt._parameter_list):
+    for p, pp in zip(params, run.paddle_opt._parameter_list, strict=False):
         for key, value in run.oar_opt.state[p].items():
             entry = f"{pp.name}_{key}_0"
             assert entry in psd, f"{entry} not among Paddle's accumulators {sorted(psd)}"
@@ -186,8 +239,7 @@ def test_state_matches_paddles_accumulators(name):
             got = value.detach().numpy()
             if value.shape == (1,) and p.shape != (1,):
                 assert np.all(ref == ref.flat[0]), f"{key}: Paddle's elements differ"
-            np.testing.assert_allclose(np.broadcast_to(got, ref.shape), ref, rtol=1e-12, atol=1e-300,
-                                       err_msg=key)
+            np.testing.assert_allclose(np.broadcast_to(got, ref.shape), ref, rtol=1e-12, atol=1e-300, err_msg=key)
 
 
 def _run(cls, kwargs, engine, dtype, shapes, steps, seed=0):
@@ -217,8 +269,8 @@ def test_fused_kernel_runs_and_matches_eager_over_many_steps(name, dtype):
     assert after.get("fused_params", 0) - before.get("fused_params", 0) == 10 * len(shapes)
     assert after.get("fallback_params", 0) == before.get("fallback_params", 0)
     ref, ref_opt = _run(getattr(oar, name), kwargs, "eager", dtype, shapes, 10)
-    tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-13, atol=1e-15)
-    for p, q in zip(got, ref):
+    tol = {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-13, "atol": 1e-15}
+    for p, q in zip(got, ref, strict=False):
         torch.testing.assert_close(p.detach(), q.detach(), **tol)
         for key in ref_opt.state[q]:
             torch.testing.assert_close(got_opt.state[p][key], ref_opt.state[q][key], **tol, msg=key)
@@ -240,16 +292,38 @@ def test_zero_dim_params(name):
 # Hyper-parameters exactly representable in float32, so that Paddle's rounding of its float
 # attributes changes nothing and the two differ by the order of operations only.
 TORCH_PEERS = [
-    ("Adadelta", {"learning_rate": 0.5, "rho": 0.875, "epsilon": 2.0 ** -20, "weight_decay": 0.0625},
-     lambda ps, fe: torch.optim.Adadelta(ps, lr=0.5, rho=0.875, eps=2.0 ** -20, weight_decay=0.0625, foreach=fe)),
-    ("NAdam", {"learning_rate": 0.01, "beta1": 0.875, "beta2": 0.9990234375, "epsilon": 2.0 ** -20,
-               "momentum_decay": 2.0 ** -6, "weight_decay": 0.0625},
-     lambda ps, fe: torch.optim.NAdam(ps, lr=0.01, betas=(0.875, 0.9990234375), eps=2.0 ** -20,
-                                      momentum_decay=2.0 ** -6, weight_decay=0.0625, foreach=fe)),
-    ("RAdam", {"learning_rate": 0.01, "beta1": 0.875, "beta2": 0.9375, "epsilon": 2.0 ** -20,
-               "weight_decay": 0.0625},
-     lambda ps, fe: torch.optim.RAdam(ps, lr=0.01, betas=(0.875, 0.9375), eps=2.0 ** -20,
-                                      weight_decay=0.0625, foreach=fe)),
+    (
+        "Adadelta",
+        {"learning_rate": 0.5, "rho": 0.875, "epsilon": 2.0**-20, "weight_decay": 0.0625},
+        lambda ps, fe: torch.optim.Adadelta(ps, lr=0.5, rho=0.875, eps=2.0**-20, weight_decay=0.0625, foreach=fe),
+    ),
+    (
+        "NAdam",
+        {
+            "learning_rate": 0.01,
+            "beta1": 0.875,
+            "beta2": 0.9990234375,
+            "epsilon": 2.0**-20,
+            "momentum_decay": 2.0**-6,
+            "weight_decay": 0.0625,
+        },
+        lambda ps, fe: torch.optim.NAdam(
+            ps,
+            lr=0.01,
+            betas=(0.875, 0.9990234375),
+            eps=2.0**-20,
+            momentum_decay=2.0**-6,
+            weight_decay=0.0625,
+            foreach=fe,
+        ),
+    ),
+    (
+        "RAdam",
+        {"learning_rate": 0.01, "beta1": 0.875, "beta2": 0.9375, "epsilon": 2.0**-20, "weight_decay": 0.0625},
+        lambda ps, fe: torch.optim.RAdam(
+            ps, lr=0.01, betas=(0.875, 0.9375), eps=2.0**-20, weight_decay=0.0625, foreach=fe
+        ),
+    ),
 ]
 
 
@@ -276,11 +350,11 @@ def test_same_math_as_torch_optim(name, kwargs, make_torch, foreach, engine, flo
     opt = getattr(oar, name)(ours, engine=engine, **kwargs)
     ref = make_torch(theirs, foreach)
     for step in grads:
-        for a, b, gr in zip(ours, theirs, step):
+        for a, b, gr in zip(ours, theirs, step, strict=False):
             a.grad, b.grad = gr.clone(), gr.clone()
         opt.step()
         ref.step()
-    for a, b, t in zip(ours, theirs, init):
+    for a, b, t in zip(ours, theirs, init, strict=False):
         scale = float((b.detach() - t).abs().max())
         assert float((a.detach() - b.detach()).abs().max()) <= 1e-11 * scale
 
@@ -298,11 +372,11 @@ def test_state_dict_round_trip_resumes_exactly(name, tmp_path):
     opt_b.load_state_dict(torch.load(path, weights_only=True))
     g = torch.Generator().manual_seed(5)
     for _ in range(8):  # RAdam's rectified branch from about step 6
-        for p, q in zip(a, b):
+        for p, q in zip(a, b, strict=False):
             p.grad = torch.randn(p.shape, generator=g, dtype=torch.float64)
             q.grad = p.grad.clone()
         opt_a.step()
         opt_b.step()
-    for p, q in zip(a, b):
+    for p, q in zip(a, b, strict=False):
         assert torch.equal(p, q)
         assert all(torch.equal(opt_a.state[p][k], opt_b.state[q][k]) for k in opt_a.state[p])

@@ -2,12 +2,12 @@
 against Paddle, sparse gradients against Paddle's ``Embedding(sparse=True)``, Adamax's beta pow
 (advanced with the double β1), the fused kernels (AdamW's too), and torch.optim where the maths
 is the same."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
 from algorithm_cases import NO_CLIP, NORM
 from paddle_harness import check, paddle, run_side_by_side
 from test_adamw import _paddle_error, _tp
@@ -16,14 +16,23 @@ import oar
 from oar.engine import fused as F
 
 
-@pytest.mark.parametrize("name,kwargs", [
-    ("Adamax", {"beta1": 1.0}), ("Adamax", {"beta2": -0.1}), ("Adamax", {"epsilon": -1.0}),
-    ("Adamax", {"beta1": "a"}), ("Adamax", {"learning_rate": 1}), ("Adamax", {"multi_precision": True}),
-    ("Adagrad", {}), ("Adagrad", {"learning_rate": 0.1, "epsilon": "a"}),
-    ("Adagrad", {"learning_rate": 0.1, "initial_accumulator_value": "a"}),
-    ("Adagrad", {"learning_rate": 0.1, "initial_accumulator_value": None}),
-    ("Adagrad", {"learning_rate": 1}), ("Adagrad", {"learning_rate": 0.1, "multi_precision": True}),
-])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("Adamax", {"beta1": 1.0}),
+        ("Adamax", {"beta2": -0.1}),
+        ("Adamax", {"epsilon": -1.0}),
+        ("Adamax", {"beta1": "a"}),
+        ("Adamax", {"learning_rate": 1}),
+        ("Adamax", {"multi_precision": True}),
+        ("Adagrad", {}),
+        ("Adagrad", {"learning_rate": 0.1, "epsilon": "a"}),
+        ("Adagrad", {"learning_rate": 0.1, "initial_accumulator_value": "a"}),
+        ("Adagrad", {"learning_rate": 0.1, "initial_accumulator_value": None}),
+        ("Adagrad", {"learning_rate": 1}),
+        ("Adagrad", {"learning_rate": 0.1, "multi_precision": True}),
+    ],
+)
 def test_bad_arguments_raise_like_paddle(name, kwargs):
     """Same exception type as Paddle (which raises some of them only at the first step)."""
     expected = _paddle_error(lambda p: getattr(paddle.optimizer, name)(parameters=[p], **kwargs))
@@ -42,7 +51,7 @@ def test_adagrad_initial_value_like_paddle_and_negative_values_refused():
     check(run, "float64")
     for key, bad in (("epsilon", -1e-3), ("initial_accumulator_value", -1.0)):
         bad_kwargs = {**kwargs, key: bad}
-        assert _paddle_error(lambda p: paddle.optimizer.Adagrad(parameters=[p], **bad_kwargs)) is None
+        assert _paddle_error(lambda p, kw=bad_kwargs: paddle.optimizer.Adagrad(parameters=[p], **kw)) is None
         with pytest.raises(ValueError, match=f"{key}.*{bad}"):
             oar.Adagrad(parameters=[_tp(3)], **bad_kwargs)
 
@@ -95,19 +104,27 @@ def _assert_close_to(got, expected, weights):
     assert np.abs(got - expected).max() / np.abs(expected - weights).max() <= 1e-10
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"learning_rate": 0.1},
-    {"learning_rate": 0.05, "initial_accumulator_value": 0.5, "epsilon": 1e-3},
-    {"learning_rate": 0.05, "grad_clip": "global"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"learning_rate": 0.1},
+        {"learning_rate": 0.05, "initial_accumulator_value": 0.5, "epsilon": 1e-3},
+        {"learning_rate": 0.05, "grad_clip": "global"},
+    ],
+)
 @pytest.mark.parametrize("engine", ["eager", "fused"])
 def test_sparse_adagrad_matches_paddle(kwargs, engine):
     """Only the rows present change (duplicates summed), as Paddle's SelectedRows kernel."""
     weights = np.random.default_rng(0).standard_normal((ROWS, DIM))
     batches = _batches(1)
+
     def clip(side):
-        return {} if "grad_clip" not in kwargs else {
-            "grad_clip": (paddle.nn if side == "paddle" else oar).ClipGradByGlobalNorm(1.0)}
+        return (
+            {}
+            if "grad_clip" not in kwargs
+            else {"grad_clip": (paddle.nn if side == "paddle" else oar).ClipGradByGlobalNorm(1.0)}
+        )
+
     plain = {k: v for k, v in kwargs.items() if k != "grad_clip"}
     expected = _paddle_sparse("Adagrad", {**plain, **clip("paddle")}, weights, batches)
     got = _oar_sparse("Adagrad", {**plain, **clip("oar")}, weights, batches, engine=engine)
@@ -158,8 +175,9 @@ def test_sparse_adamax_without_a_regularizer_raises():
 def test_adamax_beta_pow_advances_with_the_double_beta1(dtype):
     """The update uses float32(β1) but the beta pow is scaled by β1 as given (Paddle's scale
     op): bit-equal to Paddle's beta1_pow_acc after each step."""
-    run = run_side_by_side(paddle.optimizer.Adamax, oar.Adamax, {"beta1": 0.7, "learning_rate": 0.01},
-                           dtype=dtype, steps=6)
+    run = run_side_by_side(
+        paddle.optimizer.Adamax, oar.Adamax, {"beta1": 0.7, "learning_rate": 0.01}, dtype=dtype, steps=6
+    )
     check(run, dtype)
     pdict = run.paddle_opt.state_dict()
     for k, p in enumerate(run.oar_opt.param_groups[0]["params"]):
@@ -176,15 +194,21 @@ def test_adamax_beta_pow_advances_with_the_double_beta1(dtype):
 @pytest.mark.parametrize("name,kwargs", [("Adamax", {}), ("Adagrad", {"learning_rate": 0.1})])
 def test_clip_by_norm_float32(name, kwargs):
     """ClipGradByNorm: Paddle's CPU kernel is float32-only, so parity is checked in float32."""
-    run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), {**kwargs, "grad_clip": NORM},
-                           NO_CLIP, dtype="float32")
+    run = run_side_by_side(
+        getattr(paddle.optimizer, name), getattr(oar, name), {**kwargs, "grad_clip": NORM}, NO_CLIP, dtype="float32"
+    )
     check(run, "float32")
 
 
 @pytest.mark.parametrize("name,kwargs", [("Adamax", {"weight_decay": 0.1}), ("Adagrad", {"learning_rate": 0.1})])
 def test_params_without_grad_are_skipped(name, kwargs):
-    run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), kwargs,
-                           skip_grad=lambda step, i: (step + i) % 3 == 0, steps=10)
+    run = run_side_by_side(
+        getattr(paddle.optimizer, name),
+        getattr(oar, name),
+        kwargs,
+        skip_grad=lambda step, i: (step + i) % 3 == 0,
+        steps=10,
+    )
     check(run, "float64")
 
 
@@ -193,12 +217,12 @@ def _same_as_torch(ours, theirs, params, steps=10):
     ref = [p.detach().clone().requires_grad_() for p in params]
     theirs = theirs(ref)
     for _ in range(steps):
-        for p, r in zip(params, ref):
+        for p, r in zip(params, ref, strict=False):
             p.grad = torch.randn_like(p)
             r.grad = p.grad.clone()
         ours.step()
         theirs.step()
-    for p, r in zip(params, ref):
+    for p, r in zip(params, ref, strict=False):
         torch.testing.assert_close(p, r, rtol=1e-12, atol=1e-13)
 
 
@@ -208,8 +232,13 @@ def test_adagrad_matches_torch(flags):
     torch.manual_seed(7)
     params = [_tp(6, 5), _tp(4)]
     ours = oar.Adagrad(params, learning_rate=0.1, epsilon=1e-6, initial_accumulator_value=0.3)
-    _same_as_torch(ours, lambda ref: torch.optim.Adagrad(
-        ref, lr=0.1, eps=float(np.float32(1e-6)), initial_accumulator_value=0.3, **flags), params)
+    _same_as_torch(
+        ours,
+        lambda ref: torch.optim.Adagrad(
+            ref, lr=0.1, eps=float(np.float32(1e-6)), initial_accumulator_value=0.3, **flags
+        ),
+        params,
+    )
 
 
 @pytest.mark.parametrize("flags", [{"foreach": False}, {"foreach": True}])
@@ -223,28 +252,35 @@ def test_adamax_matches_torch_with_zero_epsilon(flags):
 
 
 # ------------------------------------------------------------------ the fused kernels
-@pytest.mark.parametrize("name,kwargs", [
-    ("Adamax", {"beta1": 0.8, "epsilon": 1e-3}), ("Adagrad", {"initial_accumulator_value": 0.2}),
-    ("AdamW", {"weight_decay": 0.2, "lr_ratio": lambda p: 2.0 if p.ndim == 2 else 1.0}),
-])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("Adamax", {"beta1": 0.8, "epsilon": 1e-3}),
+        ("Adagrad", {"initial_accumulator_value": 0.2}),
+        ("AdamW", {"weight_decay": 0.2, "lr_ratio": lambda p: 2.0 if p.ndim == 2 else 1.0}),
+    ],
+)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_engine_runs_the_kernel_and_matches_eager(name, kwargs, dtype):
     def run(engine):
         g = torch.Generator().manual_seed(9)
-        params = [torch.randn(70_000, generator=g, dtype=dtype, requires_grad=True),
-                  torch.randn(5, 3, generator=g, dtype=dtype, requires_grad=True)]
+        params = [
+            torch.randn(70_000, generator=g, dtype=dtype, requires_grad=True),
+            torch.randn(5, 3, generator=g, dtype=dtype, requires_grad=True),
+        ]
         opt = getattr(oar, name)(params, learning_rate=0.01, engine=engine, **kwargs)
         for _ in range(3):
             for p in params:
                 p.grad = torch.randn(p.shape, generator=g, dtype=dtype)
             opt.step()
         return params, opt
+
     before = F.stats().get("fused_params", 0)
     fused, fused_opt = run("fused")
     assert F.stats().get("fused_params", 0) - before == 6
     eager, eager_opt = run("eager")
-    tol = dict(rtol=1e-6, atol=1e-7) if dtype == torch.float32 else dict(rtol=1e-13, atol=1e-14)
-    for a, b in zip(fused, eager):
+    tol = {"rtol": 1e-6, "atol": 1e-7} if dtype == torch.float32 else {"rtol": 1e-13, "atol": 1e-14}
+    for a, b in zip(fused, eager, strict=False):
         torch.testing.assert_close(a, b, **tol)
         for key in eager_opt.state[b]:
             torch.testing.assert_close(fused_opt.state[a][key], eager_opt.state[b][key], **tol)
@@ -253,8 +289,11 @@ def test_fused_engine_runs_the_kernel_and_matches_eager(name, kwargs, dtype):
 def test_adagrad_group_initial_accumulator_value():
     """Each group's moment starts at its own initial_accumulator_value (a group key, as Paddle)."""
     a, b = _tp(3), _tp(2)
-    opt = oar.Adagrad(parameters=[{"params": [a], "initial_accumulator_value": 0.5}, {"params": [b]}],
-                      learning_rate=0.1, initial_accumulator_value=0.25)
+    opt = oar.Adagrad(
+        parameters=[{"params": [a], "initial_accumulator_value": 0.5}, {"params": [b]}],
+        learning_rate=0.1,
+        initial_accumulator_value=0.25,
+    )
     for p in (a, b):
         p.grad = torch.zeros_like(p)
     opt.step()

@@ -2,12 +2,12 @@
 ``apply_decay_param_fun`` (names), ``lr_ratio`` (not available in Paddle's CPU build: checked
 against torch), ParamAttr regularizers in group mode, sparse gradients, master weights, the
 fused kernel, state dicts, and torch.optim.AdamW where the maths is the same."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
 from algorithm_cases import ATTRS, NO_CLIP, NORM
 from paddle_harness import Spec, check, paddle, run_side_by_side
 
@@ -36,17 +36,34 @@ def _paddle_error(build) -> type[BaseException] | None:
     return None
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"beta1": 1.0}, {"beta2": -0.1}, {"epsilon": -1.0}, {"beta1": "a"},
-    {"weight_decay": None}, {"weight_decay": "a"}, {"weight_decay": ("L2", 0.1)},
-    {"learning_rate": 1}, {"lr_ratio": 0.5}, {"apply_decay_param_fun": 3},
-    {"lazy_mode": 1}, {"amsgrad": 1},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"beta1": 1.0},
+        {"beta2": -0.1},
+        {"epsilon": -1.0},
+        {"beta1": "a"},
+        {"weight_decay": None},
+        {"weight_decay": "a"},
+        {"weight_decay": ("L2", 0.1)},
+        {"learning_rate": 1},
+        {"lr_ratio": 0.5},
+        {"apply_decay_param_fun": 3},
+        {"lazy_mode": 1},
+        {"amsgrad": 1},
+    ],
+)
 def test_bad_arguments_raise_like_paddle(kwargs):
     """Same exception type as Paddle (which raises some of them only at the first step)."""
+
     def translate(side):
-        return {k: (paddle.regularizer.L2Decay(v[1]) if side == "paddle" else oar.L2Decay(v[1]))
-                if isinstance(v, tuple) else v for k, v in kwargs.items()}
+        return {
+            k: (paddle.regularizer.L2Decay(v[1]) if side == "paddle" else oar.L2Decay(v[1]))
+            if isinstance(v, tuple)
+            else v
+            for k, v in kwargs.items()
+        }
+
     expected = _paddle_error(lambda p: PADDLE_ADAMW(parameters=[p], **translate("paddle")))
     assert expected is not None
     with pytest.raises(expected):
@@ -57,12 +74,16 @@ def test_bad_arguments_raise_like_paddle(kwargs):
 def test_group_weight_decay_must_be_a_coefficient(value):
     """Paddle fails at the first step (TypeError: the kernel's float coeff); oar when the group is
     added."""
+
     def group_value(side):
         if isinstance(value, tuple):
             mod = paddle.regularizer if side == "paddle" else oar
             return getattr(mod, f"{value[0]}Decay")(value[1])
         return value
-    expected = _paddle_error(lambda p: PADDLE_ADAMW(parameters=[{"params": [p], "weight_decay": group_value("paddle")}]))
+
+    expected = _paddle_error(
+        lambda p: PADDLE_ADAMW(parameters=[{"params": [p], "weight_decay": group_value("paddle")}])
+    )
     assert expected is TypeError
     with pytest.raises(TypeError, match="weight_decay"):
         oar.AdamW(parameters=[{"params": [_tp(3)], "weight_decay": group_value("oar")}])
@@ -71,8 +92,7 @@ def test_group_weight_decay_must_be_a_coefficient(value):
 def test_accepted_coefficients():
     """int, float and tensor coefficients are floats; an int group coefficient too (as Paddle)."""
     a, b = _tp(2), _tp(2)
-    opt = oar.AdamW(parameters=[{"params": [a], "weight_decay": 1}, {"params": [b]}],
-                    weight_decay=torch.tensor(0.25))
+    opt = oar.AdamW(parameters=[{"params": [a], "weight_decay": 1}, {"params": [b]}], weight_decay=torch.tensor(0.25))
     assert [g["weight_decay"] for g in opt.param_groups] == [1.0, 0.25]
     assert all(type(g["weight_decay"]) is float for g in opt.param_groups)
     with pytest.raises(TypeError):
@@ -89,8 +109,7 @@ def test_lr_ratio_is_cpu_unimplemented_in_paddle_but_runs_in_oar():
 
 def test_use_lowprecision_moment_warns_that_it_is_ignored():
     with pytest.warns(UserWarning, match="use_lowprecision_moment"):
-        opt = oar.AdamW(parameters=[_tp(3, dtype=torch.bfloat16)], use_lowprecision_moment=True,
-                        multi_precision=True)
+        opt = oar.AdamW(parameters=[_tp(3, dtype=torch.bfloat16)], use_lowprecision_moment=True, multi_precision=True)
     p = opt.param_groups[0]["params"][0]
     p.grad = torch.ones(3, dtype=torch.bfloat16)
     opt.step()
@@ -117,27 +136,33 @@ def _paddle_and_oar(names_decayed: set[int], steps: int, oar_groups: bool, **kwa
     grads = [[rng.standard_normal(s) for s in shapes] for _ in range(steps)]
     paddle.set_default_dtype("float64")
     try:
-        p_params = [paddle.create_parameter(list(s), "float64", default_initializer=paddle.nn.initializer.Assign(a))
-                    for s, a in zip(shapes, init)]
+        p_params = [
+            paddle.create_parameter(list(s), "float64", default_initializer=paddle.nn.initializer.Assign(a))
+            for s, a in zip(shapes, init, strict=False)
+        ]
         decayed = {p_params[i].name for i in names_decayed}
         calls: list[str] = []
+
         def fn(name: str) -> bool:
             calls.append(name)
             return name in decayed
+
         popt = PADDLE_ADAMW(parameters=p_params, apply_decay_param_fun=fn, **kwargs)
         t_params = [torch.nn.Parameter(torch.tensor(a)) for a in init]
         names = [p.name for p in p_params]
         if oar_groups:
-            arg = [{"params": t_params[:2], "param_names": names[:2]},
-                   {"params": t_params[2:], "param_names": names[2:]}]
+            arg = [
+                {"params": t_params[:2], "param_names": names[:2]},
+                {"params": t_params[2:], "param_names": names[2:]},
+            ]
         else:
-            arg = list(zip(names, t_params))
+            arg = list(zip(names, t_params, strict=False))
         oopt = oar.AdamW(parameters=arg, apply_decay_param_fun=fn, **kwargs)
         for step in range(steps):
             popt.clear_grad()
-            sum((p * paddle.to_tensor(g)).sum() for p, g in zip(p_params, grads[step])).backward()
+            sum((p * paddle.to_tensor(g)).sum() for p, g in zip(p_params, grads[step], strict=False)).backward()
             popt.step()
-            for t, g in zip(t_params, grads[step]):
+            for t, g in zip(t_params, grads[step], strict=False):
                 t.grad = torch.tensor(g)
             oopt.step()
         return p_params, t_params, init, calls
@@ -148,7 +173,7 @@ def _paddle_and_oar(names_decayed: set[int], steps: int, oar_groups: bool, **kwa
 @pytest.mark.parametrize("oar_groups", [False, True])
 def test_apply_decay_param_fun_gets_names_like_paddle(oar_groups):
     p_params, t_params, init, calls = _paddle_and_oar({0, 2}, 5, oar_groups, weight_decay=0.3, learning_rate=0.05)
-    for p, t, a in zip(p_params, t_params, init):
+    for p, t, a in zip(p_params, t_params, init, strict=False):
         np.testing.assert_allclose(t.detach().numpy(), p.numpy(), rtol=0, atol=1e-12 * np.abs(p.numpy() - a).max())
     assert len(calls) == 2 * 4 * 5  # Paddle's and oar's: once per param and step each
 
@@ -167,17 +192,23 @@ def test_apply_decay_param_fun_with_named_parameters_torch_style():
     model = torch.nn.Linear(4, 3).double()
     ref = torch.nn.Linear(4, 3).double()
     ref.load_state_dict(model.state_dict())
-    opt = oar.AdamW(model.named_parameters(), learning_rate=0.01, weight_decay=0.5,
-                    apply_decay_param_fun=lambda name: not name.endswith("bias"))
-    ref_opt = torch.optim.AdamW([{"params": [ref.weight], "weight_decay": float(np.float32(0.5))},
-                                 {"params": [ref.bias], "weight_decay": 0.0}], lr=0.01)
+    opt = oar.AdamW(
+        model.named_parameters(),
+        learning_rate=0.01,
+        weight_decay=0.5,
+        apply_decay_param_fun=lambda name: not name.endswith("bias"),
+    )
+    ref_opt = torch.optim.AdamW(
+        [{"params": [ref.weight], "weight_decay": float(np.float32(0.5))}, {"params": [ref.bias], "weight_decay": 0.0}],
+        lr=0.01,
+    )
     for _ in range(5):
         x = torch.randn(8, 4, dtype=torch.float64)
         for m, o in ((model, opt), (ref, ref_opt)):
             o.zero_grad()
             m(x).square().sum().backward()
             o.step()
-    for a, b in zip(model.parameters(), ref.parameters()):
+    for a, b in zip(model.parameters(), ref.parameters(), strict=False):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)
 
 
@@ -193,7 +224,7 @@ def _adamw_reference(init, grads, lr, coeff, ratio, beta1=0.9, beta2=0.999, eps=
         p = p * (1 - lr_r * c)
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
-        p = p - lr_r / (1 - beta1 ** t) * m / ((v / (1 - beta2 ** t)).sqrt() + eps)
+        p = p - lr_r / (1 - beta1**t) * m / ((v / (1 - beta2**t)).sqrt() + eps)
     return p
 
 
@@ -206,7 +237,7 @@ def test_lr_ratio_scales_decay_and_step(engine):
     ratios = {id(params[0]): 0.25, id(params[1]): 3.0}  # float32-exact, as Paddle rounds them
     opt = oar.AdamW(params, learning_rate=0.02, weight_decay=0.1, lr_ratio=lambda p: ratios[id(p)], engine=engine)
     for step in grads:
-        for p, g in zip(params, step):
+        for p, g in zip(params, step, strict=False):
             p.grad = g
         opt.step()
     for k, p in enumerate(params):
@@ -218,23 +249,28 @@ def test_lr_ratio_scales_decay_and_step(engine):
 def test_param_attr_regularizer_applies_in_group_mode_too():
     """Paddle's AdamW leaves ParamAttr regularizers in place in group mode (the other optimizers
     overwrite them with the group's weight_decay); group lr multipliers replace ParamAttr ones."""
-    run = run_side_by_side(PADDLE_ADAMW, oar.AdamW, {"weight_decay": 0.05, "learning_rate": 0.02}, ATTRS,
-                           groups=[{"idx": [0, 1], "weight_decay": 0.2}, {"idx": [2, 3], "learning_rate": 0.5}],
-                           steps=10)
+    run = run_side_by_side(
+        PADDLE_ADAMW,
+        oar.AdamW,
+        {"weight_decay": 0.05, "learning_rate": 0.02},
+        ATTRS,
+        groups=[{"idx": [0, 1], "weight_decay": 0.2}, {"idx": [2, 3], "learning_rate": 0.5}],
+        steps=10,
+    )
     check(run, "float64")
 
 
 def test_clip_by_norm_float32():
     """ClipGradByNorm: Paddle's CPU kernel is float32-only, so parity is checked in float32."""
-    run = run_side_by_side(PADDLE_ADAMW, oar.AdamW, {"grad_clip": NORM, "weight_decay": 0.1}, NO_CLIP,
-                           dtype="float32")
+    run = run_side_by_side(PADDLE_ADAMW, oar.AdamW, {"grad_clip": NORM, "weight_decay": 0.1}, NO_CLIP, dtype="float32")
     check(run, "float32")
 
 
 def test_params_without_grad_are_skipped():
     """No grad at a step: no decay, no update, the beta pows do not advance (as Paddle)."""
-    run = run_side_by_side(PADDLE_ADAMW, oar.AdamW, {"weight_decay": 0.3},
-                           skip_grad=lambda step, i: (step + i) % 3 == 0, steps=10)
+    run = run_side_by_side(
+        PADDLE_ADAMW, oar.AdamW, {"weight_decay": 0.3}, skip_grad=lambda step, i: (step + i) % 3 == 0, steps=10
+    )
     check(run, "float64")
 
 
@@ -255,15 +291,16 @@ def test_matches_torch_adamw(torch_kwargs, amsgrad):
     params = [_tp(5, 4), _tp(3)]
     ref = [p.detach().clone().requires_grad_() for p in params]
     opt = oar.AdamW(params, learning_rate=0.01, weight_decay=0.1, amsgrad=amsgrad, beta2=0.99)
-    ref_opt = torch.optim.AdamW(ref, lr=0.01, weight_decay=float(np.float32(0.1)), amsgrad=amsgrad,
-                                betas=(0.9, 0.99), **torch_kwargs)
+    ref_opt = torch.optim.AdamW(
+        ref, lr=0.01, weight_decay=float(np.float32(0.1)), amsgrad=amsgrad, betas=(0.9, 0.99), **torch_kwargs
+    )
     for _ in range(10):
-        for p, r in zip(params, ref):
+        for p, r in zip(params, ref, strict=False):
             p.grad = torch.randn_like(p)
             r.grad = p.grad.clone()
         opt.step()
         ref_opt.step()
-    for p, r in zip(params, ref):
+    for p, r in zip(params, ref, strict=False):
         torch.testing.assert_close(p, r, rtol=1e-12, atol=1e-13)
 
 
@@ -277,19 +314,24 @@ def test_bfloat16_master_follows_the_float32_trajectory(engine):
     init = [torch.randn(300, 7).to(torch.bfloat16), torch.randn(9).to(torch.bfloat16)]
     low = [torch.nn.Parameter(t.clone()) for t in init]
     high = [torch.nn.Parameter(t.float()) for t in init]
-    kwargs = dict(learning_rate=0.01, weight_decay=0.1, multi_precision=True, engine=engine,
-                  lr_ratio=lambda p: 0.5 if p.ndim == 1 else 1.0)
+    kwargs = {
+        "learning_rate": 0.01,
+        "weight_decay": 0.1,
+        "multi_precision": True,
+        "engine": engine,
+        "lr_ratio": lambda p: 0.5 if p.ndim == 1 else 1.0,
+    }
     opt_low, opt_high = oar.AdamW(low, **kwargs), oar.AdamW(high, **kwargs)
     before = F.stats().get("fused_params", 0)
     for _ in range(4):
         grads = [torch.randn(p.shape).to(torch.bfloat16) for p in low]
-        for p, q, g in zip(low, high, grads):
+        for p, q, g in zip(low, high, grads, strict=False):
             p.grad, q.grad = g, g.float()
         opt_low.step()
         opt_high.step()
     if engine == "fused":
         assert F.stats().get("fused_params", 0) - before == 2 * 4 * 2
-    for p, q in zip(low, high):
+    for p, q in zip(low, high, strict=False):
         master = opt_low.state[p]["master_weight"]
         assert torch.equal(master, q.detach())
         assert torch.equal(p.detach(), master.to(torch.bfloat16))
@@ -310,8 +352,13 @@ def test_state_dict_round_trip_keeps_group_coefficients(tmp_path):
     other.set_state_dict(loaded)
     assert [g["weight_decay"] for g in other.param_groups] == [0.3, 0.05]
     assert torch.equal(other.state[a]["moment1"], opt.state[a]["moment1"])
-    bad = {**sd, "param_groups": [{**sd["param_groups"][0], "weight_decay": {"type": "L2Decay", "coeff": 0.1}},
-                                  sd["param_groups"][1]]}
+    bad = {
+        **sd,
+        "param_groups": [
+            {**sd["param_groups"][0], "weight_decay": {"type": "L2Decay", "coeff": 0.1}},
+            sd["param_groups"][1],
+        ],
+    }
     with pytest.raises(ValueError, match="weight_decay"):
         other.set_state_dict(bad)
     assert [g["weight_decay"] for g in other.param_groups] == [0.3, 0.05]
@@ -319,8 +366,9 @@ def test_state_dict_round_trip_keeps_group_coefficients(tmp_path):
 
 def test_a_scalar_param_and_spec_shapes():
     """A one-element param and a 3-d one with an lr multiplier, float32 (Paddle's 20-step bound)."""
-    run = run_side_by_side(PADDLE_ADAMW, oar.AdamW, {"weight_decay": 0.1},
-                           [Spec((1,)), Spec((2, 3, 4), lr_mult=0.3)], dtype="float32")
+    run = run_side_by_side(
+        PADDLE_ADAMW, oar.AdamW, {"weight_decay": 0.1}, [Spec((1,)), Spec((2, 3, 4), lr_mult=0.3)], dtype="float32"
+    )
     check(run, "float32")
 
 
@@ -331,4 +379,5 @@ def test_signature_is_paddles(name):
 
     def params(cls):
         return [(p.name, p.default) for p in inspect.signature(cls).parameters.values() if p.name != "self"]
+
     assert params(getattr(oar, name)) == params(getattr(paddle.optimizer, name))

@@ -2,6 +2,7 @@
 state layouts against real Paddle 3.3.1, the warnings where Paddle silently ignores an argument,
 the engines ASGD runs on, Rprop against torch.optim.Rprop, and LBFGS on real problems (a
 least-squares fit and a logistic regression) against both Paddle's and torch's LBFGS."""
+
 from __future__ import annotations
 
 import warnings
@@ -9,7 +10,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from paddle_harness import check, paddle, run_side_by_side
 
 import oar
@@ -26,8 +26,9 @@ def _raises_like_paddle(paddle_call, oar_call, exc_type):
 
 
 def _paddle_param(values: np.ndarray):
-    return paddle.create_parameter(list(values.shape), str(values.dtype),
-                                   default_initializer=paddle.nn.initializer.Assign(values))
+    return paddle.create_parameter(
+        list(values.shape), str(values.dtype), default_initializer=paddle.nn.initializer.Assign(values)
+    )
 
 
 def _paddle_state(opt, suffixes):
@@ -41,18 +42,29 @@ def _paddle_state(opt, suffixes):
 
 
 # ============================================================================== ASGD
-@pytest.mark.parametrize("name,kwargs,exc", [
-    ("ASGD", {"batch_num": 0}, ValueError), ("ASGD", {"batch_num": -2}, ValueError),
-    ("ASGD", {"batch_num": None}, ValueError), ("ASGD", {"learning_rate": None}, ValueError),
-    ("Rprop", {"learning_rate": 1e-6}, ValueError), ("Rprop", {"learning_rate": 60.0}, ValueError),
-    ("Rprop", {"learning_rate_range": (0.0, 1.0)}, ValueError), ("Rprop", {"etas": (1.5, 2.0)}, ValueError),
-    ("Rprop", {"etas": (0.5, 1.0)}, ValueError), ("Rprop", {"learning_rate": None}, ValueError),
-    ("Rprop", {"learning_rate": 1}, TypeError),
-])
+@pytest.mark.parametrize(
+    "name,kwargs,exc",
+    [
+        ("ASGD", {"batch_num": 0}, ValueError),
+        ("ASGD", {"batch_num": -2}, ValueError),
+        ("ASGD", {"batch_num": None}, ValueError),
+        ("ASGD", {"learning_rate": None}, ValueError),
+        ("Rprop", {"learning_rate": 1e-6}, ValueError),
+        ("Rprop", {"learning_rate": 60.0}, ValueError),
+        ("Rprop", {"learning_rate_range": (0.0, 1.0)}, ValueError),
+        ("Rprop", {"etas": (1.5, 2.0)}, ValueError),
+        ("Rprop", {"etas": (0.5, 1.0)}, ValueError),
+        ("Rprop", {"learning_rate": None}, ValueError),
+        ("Rprop", {"learning_rate": 1}, TypeError),
+    ],
+)
 def test_validation_like_paddle(name, kwargs, exc):
     paddle.set_default_dtype("float64")
-    _raises_like_paddle(lambda: getattr(paddle.optimizer, name)(parameters=[_paddle_param(np.ones(2))], **kwargs),
-                        lambda: getattr(oar, name)(parameters=[torch.ones(2, requires_grad=True)], **kwargs), exc)
+    _raises_like_paddle(
+        lambda: getattr(paddle.optimizer, name)(parameters=[_paddle_param(np.ones(2))], **kwargs),
+        lambda: getattr(oar, name)(parameters=[torch.ones(2, requires_grad=True)], **kwargs),
+        exc,
+    )
     paddle.set_default_dtype("float32")
 
 
@@ -101,7 +113,7 @@ def test_asgd_averages_the_last_batch_num_grads():
     for k, g in enumerate(grads):
         p.grad = g
         opt.step()
-        window = grads[max(0, k - 1):k + 1]
+        window = grads[max(0, k - 1) : k + 1]
         expected -= sum(window) / len(window)
         torch.testing.assert_close(p.detach(), expected, rtol=0, atol=1e-15)
 
@@ -119,6 +131,7 @@ def test_asgd_group_batch_num_is_ignored_with_a_warning():
 def test_asgd_engines_match_eager(engine):
     """The compiled engine and the fused kernel (y by its base address, the int64 m as a
     counter) against eager. float64 and bfloat16 (float32 master) params."""
+
     def run(engine):
         g = torch.Generator().manual_seed(3)
         dtypes = (torch.float64, torch.bfloat16)  # one compile each
@@ -136,7 +149,7 @@ def test_asgd_engines_match_eager(engine):
     got, got_opt = run(engine)
     fused = F.stats().get("fused_params", 0) - before.get("fused_params", 0)
     assert fused == (8 if engine == "fused" else 0)  # 2 params x 4 steps
-    for a, b in zip(ref, got):
+    for a, b in zip(ref, got, strict=False):
         torch.testing.assert_close(b, a, rtol=1e-5 if a.dtype != torch.bfloat16 else 1e-2, atol=1e-6)
         for key in ref_opt.state[a]:
             torch.testing.assert_close(got_opt.state[b][key], ref_opt.state[a][key], rtol=1e-5, atol=1e-6)
@@ -146,8 +159,10 @@ def test_asgd_engines_match_eager(engine):
 # ============================================================================== Rprop
 def test_rprop_refuses_a_scheduler_like_paddle():
     with pytest.raises(TypeError):
-        paddle.optimizer.Rprop(learning_rate=paddle.optimizer.lr.StepDecay(0.01, 3),
-                               parameters=[_paddle_param(np.ones(2, dtype="float32"))])
+        paddle.optimizer.Rprop(
+            learning_rate=paddle.optimizer.lr.StepDecay(0.01, 3),
+            parameters=[_paddle_param(np.ones(2, dtype="float32"))],
+        )
     with pytest.raises(TypeError, match="'<=' not supported"):
         oar.Rprop(learning_rate=oar.lr.StepDecay(0.01, 3), parameters=[torch.ones(2, requires_grad=True)])
 
@@ -178,11 +193,13 @@ def test_rprop_ignores_lr_changes_and_warns_once():
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        got, opt = _rprop_run(lambda ps: oar.Rprop(ps, learning_rate=0.01), between=lambda o, k: change(o, k) if k <= 10 else None)
+        got, _opt = _rprop_run(
+            lambda ps: oar.Rprop(ps, learning_rate=0.01), between=lambda o, k: change(o, k) if k <= 10 else None
+        )
     messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     assert sum("set_lr()" in m for m in messages) == 1
     assert sum("set_lr_scheduler()" in m for m in messages) == 1
-    for a, b in zip(ref, got):
+    for a, b in zip(ref, got, strict=False):
         assert torch.equal(a, b)
     with pytest.warns(UserWarning, match="'learning_rate'"):
         oar.Rprop([{"params": [torch.ones(1, requires_grad=True)], "learning_rate": 2.0}], learning_rate=0.01)
@@ -195,12 +212,14 @@ def test_rprop_ignores_lr_changes_and_warns_once():
 def test_rprop_is_torchs_rprop(dtype, foreach):
     """The same update as torch.optim.Rprop (torch also zeroes the grad where the sign flips),
     bit for bit, with lr ↔ initial step, learning_rate_range ↔ step_sizes."""
-    kwargs = dict(learning_rate=0.01, etas=(0.4, 1.3), learning_rate_range=(1e-4, 0.05))
+    kwargs = {"learning_rate": 0.01, "etas": (0.4, 1.3), "learning_rate_range": (1e-4, 0.05)}
     ours, _ = _rprop_run(lambda ps: oar.Rprop(ps, **kwargs, engine="eager"), dtype=dtype)
     fused, _ = _rprop_run(lambda ps: oar.Rprop(ps, **kwargs, engine="fused"), dtype=dtype)
-    theirs, _ = _rprop_run(lambda ps: torch.optim.Rprop(ps, lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-4, 0.05),
-                                                        foreach=foreach), dtype=dtype)
-    for a, b, c in zip(ours, theirs, fused):
+    theirs, _ = _rprop_run(
+        lambda ps: torch.optim.Rprop(ps, lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-4, 0.05), foreach=foreach),
+        dtype=dtype,
+    )
+    for a, b, c in zip(ours, theirs, fused, strict=False):
         assert torch.equal(a, b) and torch.equal(c, b)
 
 
@@ -281,16 +300,22 @@ def _problem(kind: str, lib: str):
         axis = {"axis": 1}
     else:
         mod = torch
-        w, b = torch.zeros(n, dtype=torch.float64, requires_grad=True), torch.zeros(1, dtype=torch.float64, requires_grad=True)
+        w, b = (
+            torch.zeros(n, dtype=torch.float64, requires_grad=True),
+            torch.zeros(1, dtype=torch.float64, requires_grad=True),
+        )
         axis = {"dim": 1}
     T = paddle.to_tensor if lib == "paddle" else torch.tensor
     if kind == "ls":
+
         def f():
             return (((T(A_LS) * w).sum(**axis) + b - T(B_LS)) ** 2).mean()
     else:
+
         def f():
             margin = T(Y_LR) * ((T(X_LR) * w).sum(**axis) + b)
             return mod.log1p(mod.exp(-margin)).mean() + 1e-3 * (w * w).sum()
+
     return [w, b], f
 
 
@@ -362,11 +387,13 @@ def test_lbfgs_optimizes_only_the_last_group_like_paddle():
     p_opt = paddle.optimizer.LBFGS(parameters=[{"params": [p_params[0]]}, {"params": [p_params[1]]}])
     t_opt = oar.LBFGS(parameters=[{"params": [t_params[0]]}, {"params": [t_params[1]]}])
     for opt, ps in ((p_opt, p_params), (t_opt, t_params)):
+
         def closure(opt=opt, ps=ps):
             opt.clear_grad()
             loss = sum(((p - 1.0) ** 2).sum() for p in ps)
             loss.backward()
             return loss
+
         opt.step(closure)
     paddle.set_default_dtype("float32")
     np.testing.assert_array_equal(t_params[0].detach().numpy(), init[0])
@@ -375,9 +402,9 @@ def test_lbfgs_optimizes_only_the_last_group_like_paddle():
 
 
 def test_lbfgs_ignores_weight_decay_and_grad_clip_with_a_warning():
-    ref, ref_losses, _ = _lbfgs("oar", "ls")
+    ref, _ref_losses, _ = _lbfgs("oar", "ls")
     with pytest.warns(UserWarning, match="LBFGS ignores weight_decay and grad_clip"):
-        got, losses, _ = _lbfgs("oar", "ls", weight_decay=0.5, grad_clip=oar.ClipGradByGlobalNorm(1e-3))
+        got, _losses, _ = _lbfgs("oar", "ls", weight_decay=0.5, grad_clip=oar.ClipGradByGlobalNorm(1e-3))
     np.testing.assert_array_equal(got, ref)
     paddle_got, _, _ = _lbfgs("paddle", "ls", weight_decay=0.5, grad_clip=paddle.nn.ClipGradByGlobalNorm(1e-3))
     np.testing.assert_allclose(paddle_got, ref, rtol=0, atol=1e-12)
@@ -389,13 +416,19 @@ def test_lbfgs_errors_like_paddle():
         oar.LBFGS(parameters=[p], line_search_fn="backtracking")
     paddle.set_default_dtype("float64")
     pp = _paddle_param(np.ones(2))
-    _raises_like_paddle(lambda: paddle.optimizer.LBFGS(parameters=[pp]).minimize(None),
-                        lambda: oar.LBFGS(parameters=[p]).minimize(None), NotImplementedError)
+    _raises_like_paddle(
+        lambda: paddle.optimizer.LBFGS(parameters=[pp]).minimize(None),
+        lambda: oar.LBFGS(parameters=[p]).minimize(None),
+        NotImplementedError,
+    )
     paddle.set_default_dtype("float32")
     with pytest.raises(TypeError):
         oar.LBFGS(parameters=[p]).step()  # the closure is required
-    assert oar.LBFGS(parameters=[p], learning_rate=0.3).get_lr() == paddle.optimizer.LBFGS(
-        parameters=[pp], learning_rate=0.3).get_lr() == 1.0
+    assert (
+        oar.LBFGS(parameters=[p], learning_rate=0.3).get_lr()
+        == paddle.optimizer.LBFGS(parameters=[pp], learning_rate=0.3).get_lr()
+        == 1.0
+    )
 
 
 def test_lbfgs_state_dict_is_paddles_and_resumes():
@@ -423,6 +456,7 @@ def test_lbfgs_state_dict_is_paddles_and_resumes():
             loss = f()
             loss.backward()
             return loss
+
         return params, opt, closure
 
     params, opt, closure = make()
@@ -431,12 +465,12 @@ def test_lbfgs_state_dict_is_paddles_and_resumes():
     assert set(saved) == {"state"} and set(saved["state"]) == set(popt.state_dict()["state"])
     resumed_params, resumed, resumed_closure = make()
     with torch.no_grad():
-        for a, b in zip(resumed_params, params):
+        for a, b in zip(resumed_params, params, strict=False):
             a.copy_(b)
     resumed.load_state_dict(torch.utils._pytree.tree_map(lambda x: x, saved))
     opt.step(closure)
     resumed.step(resumed_closure)
-    for a, b in zip(resumed_params, params):
+    for a, b in zip(resumed_params, params, strict=False):
         assert torch.equal(a, b)
     assert resumed.state["func_evals"] == opt.state["func_evals"]
     with pytest.raises(ValueError, match="LBFGS state dict"):
@@ -453,11 +487,14 @@ def _asgd_kernel_step(params, grads, states, lr, batch_num, threads=2):
     assert F.library(ASGD_KERNEL) is not None
     fn = F._fns[ASGD_KERNEL.source, params[0].dtype]
     names = ("d", "y") + (("master_weight",) if "master_weight" in states[0] else ())
-    keep = [F._address([p.data_ptr() for p in params], "Q"), F._address([g.data_ptr() for g in grads], "Q"),
-            F._address([st[k].data_ptr() for st in states for k in names], "Q"),
-            F._address([st["m"].data_ptr() for st in states], "Q"),
-            F._address([p.numel() for p in params], "q"),
-            F._address([x for _ in params for x in (lr, float(batch_num))], "d")]
+    keep = [
+        F._address([p.data_ptr() for p in params], "Q"),
+        F._address([g.data_ptr() for g in grads], "Q"),
+        F._address([st[k].data_ptr() for st in states for k in names], "Q"),
+        F._address([st["m"].data_ptr() for st in states], "Q"),
+        F._address([p.numel() for p in params], "q"),
+        F._address([x for _ in params for x in (lr, float(batch_num))], "d"),
+    ]
     assert fn(len(params), *(addr for _, addr in keep), threads) == 0
 
 
@@ -476,9 +513,15 @@ def test_asgd_c_kernel_matches_the_rule(dtype):
         lr = oar.precision.round_to(0.01 * (step + 1), torch.float64 if dtype == torch.float64 else torch.float32)
         grads = [torch.randn(s, generator=g, dtype=torch.float64).to(dtype) for s in shapes]
         _asgd_kernel_step(params, grads, states, lr, batch_num)
-        oar.engine.run(oar.asgd.asgd_update, ref, grads, ref_states, [{"lr": lr, "batch_num": batch_num}] * len(ref),
-                       engine="eager")
-    for p, r, st, rst in zip(params, ref, states, ref_states):
+        oar.engine.run(
+            oar.asgd.asgd_update,
+            ref,
+            grads,
+            ref_states,
+            [{"lr": lr, "batch_num": batch_num}] * len(ref),
+            engine="eager",
+        )
+    for p, r, st, rst in zip(params, ref, states, ref_states, strict=False):
         assert torch.equal(p, r), (p.dtype, (p.double() - r.double()).abs().max(), st["m"], rst["m"])
         for key in st:
             assert torch.equal(st[key], rst[key]), key
@@ -486,11 +529,14 @@ def test_asgd_c_kernel_matches_the_rule(dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("name,kwargs,engine", [
-    ("ASGD", {"batch_num": 3, "learning_rate": 0.1}, "eager"),
-    ("Rprop", {"learning_rate": 0.01, "etas": (0.3, 1.7)}, "eager"),
-    ("Rprop", {"learning_rate": 0.01}, "fused"),
-])
+@pytest.mark.parametrize(
+    "name,kwargs,engine",
+    [
+        ("ASGD", {"batch_num": 3, "learning_rate": 0.1}, "eager"),
+        ("Rprop", {"learning_rate": 0.01, "etas": (0.3, 1.7)}, "eager"),
+        ("Rprop", {"learning_rate": 0.01}, "fused"),
+    ],
+)
 def test_bit_exact_with_paddle(name, kwargs, engine, dtype):
     """Paddle's ASGD and Rprop kernels round every op once, in the param's dtype: oar's eager
     rule and Rprop's fused kernel give the same bits over 20 steps."""
@@ -498,19 +544,24 @@ def test_bit_exact_with_paddle(name, kwargs, engine, dtype):
     assert max(run.errors) == 0.0
 
 
-@pytest.mark.parametrize("cls,kwargs", [(oar.ASGD, {"batch_num": 3, "learning_rate": 0.1}),
-                                        (oar.Rprop, {"learning_rate": 0.01})])
+@pytest.mark.parametrize(
+    "cls,kwargs", [(oar.ASGD, {"batch_num": 3, "learning_rate": 0.1}), (oar.Rprop, {"learning_rate": 0.01})]
+)
 def test_state_dict_round_trip_resumes_exactly(cls, kwargs, tmp_path):
     """Saved with torch.save, read back with weights_only=True, loaded into a fresh optimizer:
     the next steps equal the uninterrupted run's (ASGD's int64 ``m`` and ``[n, *shape]`` ``y``)."""
+
     def grads(k):
         g = torch.Generator().manual_seed(k)
         return [torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(5, generator=g, dtype=torch.float64)]
 
-    params = [torch.zeros(4, 3, dtype=torch.float64, requires_grad=True), torch.zeros(5, dtype=torch.float64, requires_grad=True)]
+    params = [
+        torch.zeros(4, 3, dtype=torch.float64, requires_grad=True),
+        torch.zeros(5, dtype=torch.float64, requires_grad=True),
+    ]
     opt = cls(params, **kwargs)
     for k in range(4):
-        for p, g in zip(params, grads(k)):
+        for p, g in zip(params, grads(k), strict=False):
             p.grad = g
         opt.step()
     torch.save(opt.state_dict(), tmp_path / "opt.pt")
@@ -519,10 +570,10 @@ def test_state_dict_round_trip_resumes_exactly(cls, kwargs, tmp_path):
     resumed.load_state_dict(torch.load(tmp_path / "opt.pt", weights_only=True))
     for k in range(4, 7):
         for ps, o in ((params, opt), (resumed_params, resumed)):
-            for p, g in zip(ps, grads(k)):
+            for p, g in zip(ps, grads(k), strict=False):
                 p.grad = g
             o.step()
-    for a, b in zip(params, resumed_params):
+    for a, b in zip(params, resumed_params, strict=False):
         assert torch.equal(a, b)
     if cls is oar.ASGD:
         assert resumed.state[resumed_params[0]]["m"].dtype == torch.int64

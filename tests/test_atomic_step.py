@@ -20,11 +20,13 @@ engine (compiled: one group of float64 (4, 3) and (5,) params, the structure tes
 compiles too, so inductor's cache is shared). Runtime: about 40 s on 2 cores with inductor's
 cache warm (a cold cache adds a compile per algorithm, ~5 s each).
 """
+
 from __future__ import annotations
 
 import copy
 import inspect
 import io
+import math
 import warnings
 from typing import Any
 
@@ -47,6 +49,7 @@ Params = dict[str, torch.Tensor]
 
 
 # ------------------------------------------------------------------------------ helpers
+
 
 def _flat(algo: Algorithm) -> bool:
     """LBFGS: not element-wise (no rule, no engine); one flat state for the last group."""
@@ -77,8 +80,11 @@ def _takes_coupled_regularizer(algo: Algorithm) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
-            algo.cls(list(_params(names=("w1",)).values()), weight_decay=oar.L2Decay(0.01),
-                     **_options(algo, scheduler=False, clip=False))
+            algo.cls(
+                list(_params(names=("w1",)).values()),
+                weight_decay=oar.L2Decay(0.01),
+                **_options(algo, scheduler=False, clip=False),
+            )
         except TypeError:
             return False
     return True
@@ -141,13 +147,18 @@ def _snap(obj: Any) -> Any:
     return copy.deepcopy(obj)
 
 
+def _is_nan(x: Any) -> bool:
+    return isinstance(x, float) and math.isnan(x)
+
+
 def _same(a: Any, b: Any, where: str) -> None:
     """``a`` and ``b`` bit for bit (tensors: type, layout, device, dtype, shape and bytes)."""
     if isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor), where
-        assert (a.layout, a.device, a.dtype, a.shape) == (b.layout, b.device, b.dtype, b.shape), \
-            f"{where}: {a.layout} {a.device} {a.dtype} {tuple(a.shape)} vs " \
+        assert (a.layout, a.device, a.dtype, a.shape) == (b.layout, b.device, b.dtype, b.shape), (
+            f"{where}: {a.layout} {a.device} {a.dtype} {tuple(a.shape)} vs "
             f"{b.layout} {b.device} {b.dtype} {tuple(b.shape)}"
+        )
         if a.device.type == "meta":
             return
         if a.is_sparse:
@@ -157,8 +168,9 @@ def _same(a: Any, b: Any, where: str) -> None:
             return
         assert torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8)), f"{where} changed"
     elif isinstance(a, dict):
-        assert isinstance(b, dict) and sorted(map(str, a)) == sorted(map(str, b)), \
+        assert isinstance(b, dict) and sorted(map(str, a)) == sorted(map(str, b)), (
             f"{where}: keys {list(a)} vs {list(b)}"
+        )
         for k in a:
             _same(a[k], b[k], f"{where}[{k!r}]")
     elif isinstance(a, (list, tuple)):
@@ -166,7 +178,7 @@ def _same(a: Any, b: Any, where: str) -> None:
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             _same(x, y, f"{where}[{i}]")
     else:
-        assert a == b or (a != a and b != b), f"{where}: {a!r} vs {b!r}"
+        assert a == b or (_is_nan(a) and _is_nan(b)), f"{where}: {a!r} vs {b!r}"
 
 
 def _everything(opt: Any, params: Params) -> dict[str, Any]:
@@ -175,18 +187,21 @@ def _everything(opt: Any, params: Params) -> dict[str, Any]:
     names = {id(p): n for n, p in params.items()}
     state = {names.get(id(k), k) if isinstance(k, torch.Tensor) else k: v for k, v in opt.state.items()}
     sched = opt._learning_rate
-    out: dict[str, Any] = _snap({
-        "params": dict(params),
-        "grads": {n: p.grad for n, p in params.items()},
-        "state": state,
-        "lrs": [g.get("lr") for g in opt.param_groups],
-        "scheduler": sched.state_dict() if isinstance(sched, oar.lr.LRScheduler) else sched,
-        "skipped": opt.skipped_steps,
-    })
+    out: dict[str, Any] = _snap(
+        {
+            "params": dict(params),
+            "grads": {n: p.grad for n, p in params.items()},
+            "state": state,
+            "lrs": [g.get("lr") for g in opt.param_groups],
+            "scheduler": sched.state_dict() if isinstance(sched, oar.lr.LRScheduler) else sched,
+            "skipped": opt.skipped_steps,
+        }
+    )
     return out
 
 
 # ------------------------------------------------------------------------------ atomic steps
+
 
 def _state_key(opt: Any, p: torch.Tensor) -> str:
     """The first floating-point accumulator of ``p``'s state."""
@@ -262,10 +277,18 @@ def _sparse_elements(P: Params, G: Params, opt: Any) -> None:
 
 
 KINDS = {
-    "resized": _resized, "same_numel_other_shape": _same_numel, "grad_shape": _grad_shape,
-    "grad_dtype": _grad_dtype, "state_dtype": _state_dtype, "state_missing": _state_missing,
-    "state_wrong_dtype": _state_wrong_dtype, "state_device": _state_device, "grad_device": _grad_device,
-    "sparse_rows": _sparse_rows, "sparse_elements": _sparse_elements, "sparse_rows_with_regularizer": _sparse_rows,
+    "resized": _resized,
+    "same_numel_other_shape": _same_numel,
+    "grad_shape": _grad_shape,
+    "grad_dtype": _grad_dtype,
+    "state_dtype": _state_dtype,
+    "state_missing": _state_missing,
+    "state_wrong_dtype": _state_wrong_dtype,
+    "state_device": _state_device,
+    "grad_device": _grad_device,
+    "sparse_rows": _sparse_rows,
+    "sparse_elements": _sparse_elements,
+    "sparse_rows_with_regularizer": _sparse_rows,
 }
 #: Kinds that need the param's state to exist (to be changed); and those that fail only through
 #: the state (a param that keeps none, SGD's, may change shape or dtype between steps).
@@ -282,9 +305,8 @@ def _expected_to_fail(algo: Algorithm, opt: Any, params: Params, kind: str) -> b
     state = opt.state.get(params["w3"])
     if kind in THROUGH_STATE and not state:
         return False
-    if kind == "state_missing" and len(state) == 1:
-        return False  # no accumulator left: the param starts afresh, as after del opt.state[p]
-    return True
+    # state_missing with one accumulator leaves none: the param starts afresh, as after del opt.state[p]
+    return not (kind == "state_missing" and len(state) == 1)
 
 
 def _build(algo: Algorithm, params: Params, kind: str, engine: str) -> Any:
@@ -305,11 +327,20 @@ def _failing_step_cases() -> list[Any]:
         keeps_state, coupled = _keeps_state(algo), _takes_coupled_regularizer(algo)
         for engine in ENGINES if not _flat(algo) else ["eager"]:
             for kind in KINDS:
-                if (kind in NEEDS_STATE and not keeps_state) or (kind == "sparse_rows_with_regularizer" and not coupled):
+                if (kind in NEEDS_STATE and not keeps_state) or (
+                    kind == "sparse_rows_with_regularizer" and not coupled
+                ):
                     continue
-                marks = [pytest.mark.skipif(not torch.cuda.is_available(),
-                                            reason="a grad on another device needs a second device (CUDA)")
-                         ] if kind == "grad_device" else []
+                marks = (
+                    [
+                        pytest.mark.skipif(
+                            not torch.cuda.is_available(),
+                            reason="a grad on another device needs a second device (CUDA)",
+                        )
+                    ]
+                    if kind == "grad_device"
+                    else []
+                )
                 cases.append(pytest.param(name, engine, kind, id=f"{name}-{engine}-{kind}", marks=marks))
     return cases
 
@@ -361,8 +392,11 @@ def test_the_issue_example_adam_resized_param() -> None:
     b.data = torch.randn(5)
     a.grad, b.grad = torch.randn(3), torch.randn(5)
     before = _snap({"a": a, "state": [dict(opt.state[a]), dict(opt.state[b])]})
-    with pytest.raises(RuntimeError, match=r"parameter 1 of param group 0: its state 'moment1' has shape \[3\], "
-                                           r"expected \[5\]"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"parameter 1 of param group 0: its state 'moment1' has shape \[3\], "
+        r"expected \[5\]",
+    ):
         opt.step()
     _same(before, _snap({"a": a, "state": [dict(opt.state[a]), dict(opt.state[b])]}), "Adam")
 
@@ -445,8 +479,9 @@ def _guard_run(algo: Algorithm, engine: str, clip: bool, steps: int = 6) -> tupl
             if isinstance(opt._learning_rate, oar.lr.LRScheduler):
                 opt._learning_rate.step()
     assert guarded.skipped_steps == len(BAD) and plain.skipped_steps == 0
-    assert any(not torch.equal(p, q) for p, q in zip(guarded_p.values(), _params(names=names).values(), strict=True)), \
+    assert any(not torch.equal(p, q) for p, q in zip(guarded_p.values(), _params(names=names).values(), strict=True)), (
         "the finite steps changed nothing"
+    )
     return guarded, plain, guarded_p, plain_p
 
 
@@ -460,7 +495,9 @@ def _guard_cases() -> list[Any]:
             for clip in (False, True):
                 if clip and (engine == "compiled" or _flat(algo)):
                     continue
-                cases.append(pytest.param(name, engine, clip, id=f"{name}-{engine}-{'global_norm_clip' if clip else 'no_clip'}"))
+                cases.append(
+                    pytest.param(name, engine, clip, id=f"{name}-{engine}-{'global_norm_clip' if clip else 'no_clip'}")
+                )
     return cases
 
 
@@ -478,7 +515,7 @@ def test_skipped_steps_round_trip_through_state_dict(name: str) -> None:
     the uninterrupted one bit for bit."""
     algo = ALGORITHMS[name]
     flat = _flat(algo)
-    guarded, plain, guarded_p, plain_p = _guard_run(algo, "eager", clip=False)
+    guarded, plain, guarded_p, _plain_p = _guard_run(algo, "eager", clip=False)
     sd = guarded.state_dict()
     assert sd["skipped_steps"] == len(BAD) and "skipped_steps" not in plain.state_dict()
     buf = io.BytesIO()
@@ -489,8 +526,11 @@ def test_skipped_steps_round_trip_through_state_dict(name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         resumed = algo.cls(_groups(resumed_p), engine="eager", skip_nonfinite=True, **_options(algo, clip=False))
-        ignoring = algo.cls(_groups({n: p.detach().clone().requires_grad_() for n, p in guarded_p.items()}),
-                            engine="eager", **_options(algo, clip=False))
+        ignoring = algo.cls(
+            _groups({n: p.detach().clone().requires_grad_() for n, p in guarded_p.items()}),
+            engine="eager",
+            **_options(algo, clip=False),
+        )
     resumed.load_state_dict(copy.deepcopy(loaded))
     ignoring.load_state_dict(copy.deepcopy(loaded))
     assert resumed.skipped_steps == len(BAD) and resumed.state_dict()["skipped_steps"] == len(BAD)
@@ -521,7 +561,7 @@ def test_grad_scaler_skips_first_and_the_guard_counts_nothing(name: str) -> None
         warnings.simplefilter("ignore", UserWarning)
         guarded = algo.cls(model.parameters(), engine="eager", skip_nonfinite=True, **kw)
         alone = algo.cls(twin.parameters(), engine="eager", **kw)
-    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0 ** 10) for _ in range(2)]
+    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0**10) for _ in range(2)]
     data = torch.randn(6, 8, 4, generator=torch.Generator().manual_seed(1))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
@@ -534,14 +574,18 @@ def test_grad_scaler_skips_first_and_the_guard_counts_nothing(name: str) -> None
                     grad.view(-1)[0] = INF if k == 1 else NAN
                 scaler.step(opt)
                 scaler.update()
-    assert scalers[0].get_scale() == scalers[1].get_scale() == 2.0 ** 10 / 4  # the scaler saw both
+    assert scalers[0].get_scale() == scalers[1].get_scale() == 2.0**10 / 4  # the scaler saw both
     assert guarded.skipped_steps == 0 and guarded.state_dict()["skipped_steps"] == 0
     _same([p.detach() for p in twin.parameters()], [p.detach() for p in model.parameters()], f"{name} params")
-    _same([_snap(dict(alone.state[p])) for p in twin.parameters()],
-          [_snap(dict(guarded.state[p])) for p in model.parameters()], f"{name} state")
+    _same(
+        [_snap(dict(alone.state[p])) for p in twin.parameters()],
+        [_snap(dict(guarded.state[p])) for p in model.parameters()],
+        f"{name} state",
+    )
 
 
 # ------------------------------------------------------------------------------ the keyword
+
 
 @pytest.mark.parametrize("name", NAMES)
 def test_skip_nonfinite_keyword_in_both_styles(name: str) -> None:
@@ -554,8 +598,10 @@ def test_skip_nonfinite_keyword_in_both_styles(name: str) -> None:
     lr = kw.pop("learning_rate")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        for opt in (algo.cls(list(_params().values()), lr, skip_nonfinite=True, **kw),
-                    algo.cls(learning_rate=lr, parameters=list(_params().values()), skip_nonfinite=True, **kw)):
+        for opt in (
+            algo.cls(list(_params().values()), lr, skip_nonfinite=True, **kw),
+            algo.cls(learning_rate=lr, parameters=list(_params().values()), skip_nonfinite=True, **kw),
+        ):
             assert opt._skip_nonfinite and opt.skipped_steps == 0
         assert not algo.cls(list(_params().values()), lr, **kw)._skip_nonfinite
         for bad in (1, "yes", None):
@@ -564,6 +610,7 @@ def test_skip_nonfinite_keyword_in_both_styles(name: str) -> None:
 
 
 # ------------------------------------------------------------------------------ the check itself
+
 
 def test_overflowing_norms_are_not_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     """Huge finite grads whose sum of squares overflows (the ``_foreach_norm`` path, taken when
@@ -611,8 +658,7 @@ def test_guard_sees_sparse_and_unclipped_grads() -> None:
     assert opt.skipped_steps == 1 and bool((emb == 0).all())
     a, b = torch.zeros(3, requires_grad=True), torch.zeros(2, requires_grad=True)
     oar.set_param_attr(b, need_clip=False)
-    opt = adam(learning_rate=0.1, parameters=[a, b], grad_clip=oar.ClipGradByGlobalNorm(1.0),
-                   skip_nonfinite=True)
+    opt = adam(learning_rate=0.1, parameters=[a, b], grad_clip=oar.ClipGradByGlobalNorm(1.0), skip_nonfinite=True)
     a.grad, b.grad = torch.ones(3), torch.tensor([1.0, INF])
     with pytest.warns(RuntimeWarning, match="parameter 1 of param group 0"):
         opt.step()
@@ -640,8 +686,7 @@ def test_lbfgs_guard_covers_every_closure_of_a_step(line_search_fn: str | None) 
 
     def run(poison_at: int | None, steps: int) -> tuple[Any, torch.Tensor, int]:
         x = torch.zeros(5, dtype=torch.float64, requires_grad=True)
-        opt = lbfgs(learning_rate=0.5, parameters=[x], max_iter=4, line_search_fn=line_search_fn,
-                    skip_nonfinite=True)
+        opt = lbfgs(learning_rate=0.5, parameters=[x], max_iter=4, line_search_fn=line_search_fn, skip_nonfinite=True)
         calls = 0
 
         def closure() -> torch.Tensor:

@@ -12,6 +12,7 @@ and regularizer, and the learning rate wherever it is set.
   negative epsilon, a decay rate of 1 or more, ...): Paddle's run shows the damage, oar refuses
   them at construction with a ValueError naming the argument and the value.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -45,15 +46,77 @@ NAN, INF = float("nan"), float("inf")
 def _values() -> st.SearchStrategy[Any]:
     """Values of many types, valid for some argument or other, and invalid."""
     return st.one_of(
-        st.sampled_from([None, True, False, 0, 1, 2, 3, -1, 10**6, 10**30, 10**400, 0.0, 1e-8, 1e-3, 0.01, 0.5,
-                         0.9, 0.999, 1.0, 1.5, 2.0, 60.0, -0.5, -1e-3, NAN, INF, -INF, 1e38, 1e300, -1e300,
-                         5e-324, "a", "0.5", "", "strong_wolfe", "default_group", [0.5], [], (0.5, 1.2),
-                         (1e-5, 50), (0.5,), [0.5, 1.2, 2.0], {"a": 1}, 1 + 2j, Fraction(1, 3),
-                         np.float32(0.5), np.float64(0.9), np.int64(3)]),
+        st.sampled_from(
+            [
+                None,
+                True,
+                False,
+                0,
+                1,
+                2,
+                3,
+                -1,
+                10**6,
+                10**30,
+                10**400,
+                0.0,
+                1e-8,
+                1e-3,
+                0.01,
+                0.5,
+                0.9,
+                0.999,
+                1.0,
+                1.5,
+                2.0,
+                60.0,
+                -0.5,
+                -1e-3,
+                NAN,
+                INF,
+                -INF,
+                1e38,
+                1e300,
+                -1e300,
+                5e-324,
+                "a",
+                "0.5",
+                "",
+                "strong_wolfe",
+                "default_group",
+                [0.5],
+                [],
+                (0.5, 1.2),
+                (1e-5, 50),
+                (0.5,),
+                [0.5, 1.2, 2.0],
+                {"a": 1},
+                1 + 2j,
+                Fraction(1, 3),
+                np.float32(0.5),
+                np.float64(0.9),
+                np.int64(3),
+            ]
+        ),
         st.floats(allow_nan=True, allow_infinity=True),
         st.integers(min_value=-5, max_value=5),
-        st.sampled_from(["tensor0.5", "tensor[0.9]", "tensor[1,2]", "tensor-nan", "tensor-int", "tensor-bool",
-                         "L2Decay", "L1Decay", "clip", "sched", "lambda-true", "lambda-half", "object"]).map(_build),
+        st.sampled_from(
+            [
+                "tensor0.5",
+                "tensor[0.9]",
+                "tensor[1,2]",
+                "tensor-nan",
+                "tensor-int",
+                "tensor-bool",
+                "L2Decay",
+                "L1Decay",
+                "clip",
+                "sched",
+                "lambda-true",
+                "lambda-half",
+                "object",
+            ]
+        ).map(_build),
     )
 
 
@@ -66,29 +129,40 @@ CALLABLE_ARGS = ("lr_ratio", "apply_decay_param_fun", "exclude_from_weight_decay
 
 def _values_for(name: str) -> st.SearchStrategy[Any]:
     if name in CALLABLE_ARGS:
-        return st.one_of(st.sampled_from([None, 0.5, "a", True, [0.5]]),
-                         st.sampled_from(["lambda-true", "lambda-half", "lambda-two-args"]).map(_build))
+        return st.one_of(
+            st.sampled_from([None, 0.5, "a", True, [0.5]]),
+            st.sampled_from(["lambda-true", "lambda-half", "lambda-two-args"]).map(_build),
+        )
     return _values()
 
 
 def _build(tag: str) -> Any:
     """The objects among the values (built fresh for each example)."""
     table: dict[str, Callable[[], Any]] = {
-        "tensor0.5": lambda: torch.tensor(0.5), "tensor[0.9]": lambda: torch.tensor([0.9]),
-        "tensor[1,2]": lambda: torch.tensor([1.0, 2.0]), "tensor-nan": lambda: torch.tensor(NAN),
-        "tensor-int": lambda: torch.tensor([0]), "tensor-bool": lambda: torch.tensor([True]),
-        "L2Decay": lambda: oar.L2Decay(0.01), "L1Decay": lambda: oar.L1Decay(0.01),
-        "clip": lambda: oar.ClipGradByGlobalNorm(1.0), "sched": lambda: oar.lr.StepDecay(0.1, 2),
-        "lambda-true": lambda: (lambda *_: True), "lambda-half": lambda: (lambda *_: 0.5),
-        "lambda-two-args": lambda: (lambda a, b: True),
+        "tensor0.5": lambda: torch.tensor(0.5),
+        "tensor[0.9]": lambda: torch.tensor([0.9]),
+        "tensor[1,2]": lambda: torch.tensor([1.0, 2.0]),
+        "tensor-nan": lambda: torch.tensor(NAN),
+        "tensor-int": lambda: torch.tensor([0]),
+        "tensor-bool": lambda: torch.tensor([True]),
+        "L2Decay": lambda: oar.L2Decay(0.01),
+        "L1Decay": lambda: oar.L1Decay(0.01),
+        "clip": lambda: oar.ClipGradByGlobalNorm(1.0),
+        "sched": lambda: oar.lr.StepDecay(0.1, 2),
+        "lambda-true": lambda: lambda *_: True,
+        "lambda-half": lambda: lambda *_: 0.5,
+        "lambda-two-args": lambda: lambda a, b: True,
         "object": object,
     }
     return table[tag]()
 
 
 def _arguments(cls: type) -> list[str]:
-    return [n for n, p in inspect.signature(cls).parameters.items()
-            if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return [
+        n
+        for n, p in inspect.signature(cls).parameters.items()
+        if n != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
 
 
 def _model() -> torch.nn.Module:
@@ -104,11 +178,13 @@ def _loss(model: torch.nn.Module) -> torch.Tensor:
 
 def _step_twice(opt: Any, model: torch.nn.Module) -> None:
     """Two steps of an optimizer over ``model`` (LBFGS with a closure, as it requires)."""
+
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = _loss(model)
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
+
     for _ in range(2):
         if isinstance(opt, oar.LBFGS):
             opt.step(closure)
@@ -168,7 +244,7 @@ def test_optimizer_builds_and_steps_or_raises_type_or_value_error(algo: Algorith
         kwargs["parameters"] = params
     else:
         kwargs["parameters"] = params
-    outcome, exc = _outcome(lambda: algo.cls(**kwargs), lambda opt: _step_twice(opt, model))
+    _, exc = _outcome(lambda: algo.cls(**kwargs), lambda opt: _step_twice(opt, model))
     if exc is not None:
         _check_message(exc, kwargs)
 
@@ -180,8 +256,9 @@ def test_clip_and_regularizer_build_and_work_or_raise(cls: type, data: st.DataOb
     """The same property for the clips and regularizers: built, they clip (a regularizer adds its
     term) inside an optimizer's step; or TypeError/ValueError naming an argument."""
     names = _arguments(cls)
-    required = [n for n, p in inspect.signature(cls).parameters.items()
-                if n in names and p.default is inspect.Parameter.empty]
+    required = [
+        n for n, p in inspect.signature(cls).parameters.items() if n in names and p.default is inspect.Parameter.empty
+    ]
     chosen = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=len(names), unique=True), label="args")
     kwargs = {name: data.draw(_values(), label=name) for name in dict.fromkeys(required + chosen)}
     model = _model()
@@ -190,7 +267,7 @@ def test_clip_and_regularizer_build_and_work_or_raise(cls: type, data: st.DataOb
         key = "grad_clip" if cls in CLIPS else "weight_decay"
         _step_twice(oar.SGD(parameters=model.parameters(), learning_rate=0.1, **{key: obj}), model)
 
-    outcome, exc = _outcome(lambda: cls(**kwargs), use)
+    _, exc = _outcome(lambda: cls(**kwargs), use)
     if exc is not None:
         _check_message(exc, kwargs)
 
@@ -253,8 +330,10 @@ def test_int_group_weight_decay_is_l2_decay(algo: Algorithm) -> None:
         kwargs = {"learning_rate": 0.01} if algo.required_lr else {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            opt = algo.cls(parameters=[{"params": [first], "weight_decay": 0.01},
-                                       {"params": rest, "weight_decay": decay}], **kwargs)
+            opt = algo.cls(
+                parameters=[{"params": [first], "weight_decay": 0.01}, {"params": rest, "weight_decay": decay}],
+                **kwargs,
+            )
             _step_twice(opt, model)
         runs.append([p.detach().clone() for p in model.parameters()])
     for a, b in ((runs[0], runs[1]), (runs[2], runs[3])):
@@ -318,19 +397,35 @@ def test_paddle_refusals_have_paddles_exception_type(algo: Algorithm, key: str) 
         assert isinstance(value, ACCEPTED_BY_OAR.get((algo.name, key), ())), (key, value, expected)
 
 
-@pytest.mark.parametrize("build,paddle_build", [
-    (lambda: oar.ClipGradByValue(max=-1.0), lambda: paddle.nn.ClipGradByValue(max=-1.0)),
-    (lambda: oar.ClipGradByGlobalNorm(1.0, auto_skip_clip=1),
-     lambda: paddle.nn.ClipGradByGlobalNorm(1.0, auto_skip_clip=1)),
-    (lambda: oar.Adam(parameters=None), lambda: paddle.optimizer.Adam(parameters=None)),
-    (lambda: oar.Adam(parameters=[{"learning_rate": 0.1}]),
-     lambda: paddle.optimizer.Adam(parameters=[{"learning_rate": 0.1}])),
-    (lambda: oar.Adam(beta1=None, parameters=_model().parameters()),
-     lambda: paddle.optimizer.Adam(beta1=None, parameters=[paddle.create_parameter([3], "float32")])),
-], ids=["ClipGradByValue-max", "ClipGradByGlobalNorm-auto_skip_clip", "parameters-None", "group-without-params",
-        "Adam-beta1-None"])
-def test_paddles_other_exception_types_are_also_type_or_value_errors(build: Callable[[], Any],
-                                                                     paddle_build: Callable[[], Any]) -> None:
+@pytest.mark.parametrize(
+    "build,paddle_build",
+    [
+        (lambda: oar.ClipGradByValue(max=-1.0), lambda: paddle.nn.ClipGradByValue(max=-1.0)),
+        (
+            lambda: oar.ClipGradByGlobalNorm(1.0, auto_skip_clip=1),
+            lambda: paddle.nn.ClipGradByGlobalNorm(1.0, auto_skip_clip=1),
+        ),
+        (lambda: oar.Adam(parameters=None), lambda: paddle.optimizer.Adam(parameters=None)),
+        (
+            lambda: oar.Adam(parameters=[{"learning_rate": 0.1}]),
+            lambda: paddle.optimizer.Adam(parameters=[{"learning_rate": 0.1}]),
+        ),
+        (
+            lambda: oar.Adam(beta1=None, parameters=_model().parameters()),
+            lambda: paddle.optimizer.Adam(beta1=None, parameters=[paddle.create_parameter([3], "float32")]),
+        ),
+    ],
+    ids=[
+        "ClipGradByValue-max",
+        "ClipGradByGlobalNorm-auto_skip_clip",
+        "parameters-None",
+        "group-without-params",
+        "Adam-beta1-None",
+    ],
+)
+def test_paddles_other_exception_types_are_also_type_or_value_errors(
+    build: Callable[[], Any], paddle_build: Callable[[], Any]
+) -> None:
     """Where Paddle raises AssertionError or AttributeError, oar's exception is an instance of it
     and of TypeError or ValueError, its message naming the argument."""
     with pytest.raises(Exception) as paddle_exc:
@@ -345,6 +440,7 @@ def test_paddles_other_exception_types_are_also_type_or_value_errors(build: Call
 def test_lbfgs_line_search_fn_raises_paddles_runtime_error_at_construction() -> None:
     """Paddle raises RuntimeError at its first step; oar at construction, an instance of
     RuntimeError and ValueError (an unknown name) or TypeError (not a string)."""
+
     def paddle_step(value: Any) -> BaseException:
         p = paddle.create_parameter([3], "float32")
         opt = paddle.optimizer.LBFGS(parameters=[p], line_search_fn=value)
@@ -354,9 +450,11 @@ def test_lbfgs_line_search_fn_raises_paddles_runtime_error_at_construction() -> 
             loss = (p * p).sum()
             loss.backward()
             return loss
+
         with pytest.raises(Exception) as exc:
             opt.step(closure)
         return exc.value
+
     for value, kind in (("wolfe", ValueError), (3, TypeError)):
         expected = paddle_step(value)
         with pytest.raises(RuntimeError) as got:
@@ -370,30 +468,51 @@ def test_lbfgs_line_search_fn_raises_paddles_runtime_error_at_construction() -> 
 #: the (first) argument and its value; ``breaks``: Paddle's params are NaN/inf, or the loss rose,
 #: within 5 steps of a small model (shown side by side below).
 BREAKS_TRAINING: list[tuple[str, dict[str, Any], bool]] = [
-    *[(a.name, {"learning_rate": v}, True) for a in ALGOS
-      if a.name not in ("NAdam", "RAdam", "Rprop") for v in (NAN, INF)],
-    *[(a.name, {"learning_rate": -0.5}, True) for a in ALGOS
-      if a.name not in ("NAdam", "RAdam", "Rprop", "Adadelta")],
+    *[
+        (a.name, {"learning_rate": v}, True)
+        for a in ALGOS
+        if a.name not in ("NAdam", "RAdam", "Rprop")
+        for v in (NAN, INF)
+    ],
+    *[(a.name, {"learning_rate": -0.5}, True) for a in ALGOS if a.name not in ("NAdam", "RAdam", "Rprop", "Adadelta")],
     ("Adadelta", {"learning_rate": -0.5}, True),
-    ("NAdam", {"learning_rate": INF}, True), ("RAdam", {"learning_rate": INF}, True),
-    *[(a.name, {"weight_decay": v}, True) for a in ALGOS
-      if "weight_decay" in _arguments(a.cls) and a.name != "LBFGS" for v in (NAN, INF)],
-    ("AdamW", {"weight_decay": -0.5}, False), ("SGD", {"weight_decay": -3.0}, True),
-    ("Adam", {"epsilon": INF}, False), ("AdamW", {"epsilon": INF}, False), ("Adamax", {"epsilon": INF}, False),
-    ("Adadelta", {"epsilon": -0.5}, True), ("Adadelta", {"epsilon": NAN}, True), ("Adadelta", {"rho": 2.0}, True),
-    ("Adadelta", {"rho": -1}, True), ("Adadelta", {"rho": INF}, True),
+    ("NAdam", {"learning_rate": INF}, True),
+    ("RAdam", {"learning_rate": INF}, True),
+    *[
+        (a.name, {"weight_decay": v}, True)
+        for a in ALGOS
+        if "weight_decay" in _arguments(a.cls) and a.name != "LBFGS"
+        for v in (NAN, INF)
+    ],
+    ("AdamW", {"weight_decay": -0.5}, False),
+    ("SGD", {"weight_decay": -3.0}, True),
+    ("Adam", {"epsilon": INF}, False),
+    ("AdamW", {"epsilon": INF}, False),
+    ("Adamax", {"epsilon": INF}, False),
+    ("Adadelta", {"epsilon": -0.5}, True),
+    ("Adadelta", {"epsilon": NAN}, True),
+    ("Adadelta", {"rho": 2.0}, True),
+    ("Adadelta", {"rho": -1}, True),
+    ("Adadelta", {"rho": INF}, True),
     ("Adagrad", {"epsilon": NAN}, True),
     ("Adagrad", {"epsilon": -1.0}, False),
     ("Adagrad", {"initial_accumulator_value": NAN}, True),
     ("Adagrad", {"initial_accumulator_value": -INF}, True),
-    ("Lamb", {"beta1": 1.0}, True), ("Lamb", {"beta2": -1}, True), ("Lamb", {"beta1": NAN}, True),
-    ("Lamb", {"lamb_weight_decay": -0.5}, False), ("Lamb", {"lamb_weight_decay": NAN}, True),
+    ("Lamb", {"beta1": 1.0}, True),
+    ("Lamb", {"beta2": -1}, True),
+    ("Lamb", {"beta1": NAN}, True),
+    ("Lamb", {"lamb_weight_decay": -0.5}, False),
+    ("Lamb", {"lamb_weight_decay": NAN}, True),
     ("Lamb", {"epsilon": NAN}, True),
-    ("Momentum", {"momentum": NAN}, True), ("Momentum", {"momentum": INF}, True),
-    ("RMSProp", {"rho": 2.0}, True), ("RMSProp", {"rho": 1.0}, True),
+    ("Momentum", {"momentum": NAN}, True),
+    ("Momentum", {"momentum": INF}, True),
+    ("RMSProp", {"rho": 2.0}, True),
+    ("RMSProp", {"rho": 1.0}, True),
     ("RMSProp", {"momentum": INF}, True),
-    ("NAdam", {"epsilon": INF}, False), ("NAdam", {"momentum_decay": INF}, False),
-    ("LBFGS", {"tolerance_grad": NAN}, False), ("LBFGS", {"tolerance_change": -1.0}, False),
+    ("NAdam", {"epsilon": INF}, False),
+    ("NAdam", {"momentum_decay": INF}, False),
+    ("LBFGS", {"tolerance_grad": NAN}, False),
+    ("LBFGS", {"tolerance_change": -1.0}, False),
 ]
 
 
@@ -410,6 +529,7 @@ def _paddle_run(name: str, kwargs: dict[str, Any], steps: int = 5) -> bool:
         loss = model(x).pow(2).mean()
         loss.backward()
         return loss
+
     first = float(closure())
     broke = False
     for _ in range(steps):
@@ -427,8 +547,7 @@ def _paddle_run(name: str, kwargs: dict[str, Any], steps: int = 5) -> bool:
     return broke
 
 
-@pytest.mark.parametrize("name,kwargs,breaks", BREAKS_TRAINING,
-                         ids=[f"{n}-{kw}" for n, kw, _ in BREAKS_TRAINING])
+@pytest.mark.parametrize("name,kwargs,breaks", BREAKS_TRAINING, ids=[f"{n}-{kw}" for n, kw, _ in BREAKS_TRAINING])
 def test_values_paddle_takes_that_break_training_are_refused(name: str, kwargs: dict[str, Any], breaks: bool) -> None:
     """Paddle builds the optimizer (and, for ``breaks``, its params turn non-finite or the loss
     rises within 5 steps); oar refuses the value, naming the argument and the value. (Entries

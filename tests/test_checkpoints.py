@@ -16,6 +16,7 @@ Running this file as a script (``python tests/test_checkpoints.py DIR``) is the 
 half; it imports neither Paddle nor pytest-only helpers. Runtime: about 35 s on 2 cores (the
 resume test 9 s with its child process, the hypothesis tests 1 s per algorithm at 30 examples).
 """
+
 from __future__ import annotations
 
 import ast
@@ -70,8 +71,10 @@ def build(config: Config, seed: int = 0) -> tuple[list[torch.nn.Parameter], oar.
     kwargs = {k: _to_oar(v) for k, v in config["kwargs"].items()}
     arg: Any = params
     if config.get("groups"):
-        arg = [{"params": [params[i] for i in grp["idx"]], **{k: _to_oar(v) for k, v in grp.items() if k != "idx"}}
-               for grp in config["groups"]]
+        arg = [
+            {"params": [params[i] for i in grp["idx"]], **{k: _to_oar(v) for k, v in grp.items() if k != "idx"}}
+            for grp in config["groups"]
+        ]
     algorithm = oar.algorithms.get(config["name"])
     if algorithm.rule is not None:
         kwargs["engine"] = config["engine"]
@@ -96,6 +99,7 @@ def train(params: Sequence[torch.Tensor], opt: oar.Optimizer, steps: Iterable[in
     """One ``opt.step(closure)`` per step (every oar optimizer takes a closure; LBFGS needs one),
     then the scheduler's step (``ReduceOnPlateau`` with the loss)."""
     for t in steps:
+
         def closure(t: int = t) -> torch.Tensor:
             opt.clear_grad()
             loss = _loss(params, t)
@@ -122,8 +126,9 @@ def same(a: Any, b: Any) -> bool:
         if a.layout != torch.strided or a.device.type == "meta":
             return True
         if a.dtype.is_floating_point or a.dtype.is_complex:
-            return bool(torch.equal(torch.isnan(a), torch.isnan(b))) and bool(torch.equal(
-                torch.nan_to_num(a, nan=0.0), torch.nan_to_num(b, nan=0.0)))
+            return bool(torch.equal(torch.isnan(a), torch.isnan(b))) and bool(
+                torch.equal(torch.nan_to_num(a, nan=0.0), torch.nan_to_num(b, nan=0.0))
+            )
         return bool(torch.equal(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
@@ -138,7 +143,8 @@ def same(a: Any, b: Any) -> bool:
 def _child(workdir: str) -> None:
     """Resume every configuration from its checkpoint and compare with the uninterrupted run;
     prints one JSON line ``{'resumed': [...], 'failures': [...]}``."""
-    configs = ast.literal_eval(open(os.path.join(workdir, "configs.txt")).read())
+    with open(os.path.join(workdir, "configs.txt")) as f:
+        configs = ast.literal_eval(f.read())
     ckpts = torch.load(os.path.join(workdir, "ckpt.pt"), weights_only=True)
     expected = torch.load(os.path.join(workdir, "expected.pt"), weights_only=True)
     resumed, failures = [], []
@@ -158,8 +164,10 @@ def _child(workdir: str) -> None:
                 failures.append(f"{label}: params differ from the uninterrupted run")
             elif not same(opt.state_dict(), want["opt"]):
                 failures.append(f"{label}: the state dict differs from the uninterrupted run")
-            elif config["engine"] == "fused" and (after.get("fallback_params", 0) != before.get("fallback_params", 0)
-                                                  or after.get("fused_params", 0) == before.get("fused_params", 0)):
+            elif config["engine"] == "fused" and (
+                after.get("fallback_params", 0) != before.get("fallback_params", 0)
+                or after.get("fused_params", 0) == before.get("fused_params", 0)
+            ):
                 failures.append(f"{label}: the fused kernel did not run every update after the load")
             else:
                 resumed.append(label)
@@ -175,9 +183,9 @@ if __name__ == "__main__":
 
 
 # ---------------------------------------------------------------------------- configurations (Paddle's test data)
-import pytest  # noqa: E402
-from hypothesis import HealthCheck, event, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 
 def _has_kernel(name: str) -> bool:
@@ -220,8 +228,11 @@ def scheduler_cases() -> list[tuple[str, Any]]:
     for key, factory in lr_cases.ALL.items():
         chosen.setdefault(type(factory(oar.lr)).__name__, (key, ("lr_case", key)))
     cases = list(chosen.values()) + [("warmup_warmup", ("lr_case", "warmup_warmup"))]
-    plateau = ("sched", "ReduceOnPlateau", {"learning_rate": 1.0, "mode": "max", "patience": 1, "factor": 0.5,
-                                            "cooldown": 1})
+    plateau = (
+        "sched",
+        "ReduceOnPlateau",
+        {"learning_rate": 1.0, "mode": "max", "patience": 1, "factor": 0.5, "cooldown": 1},
+    )
     return cases + [("plateau", plateau)]
 
 
@@ -235,14 +246,23 @@ def resume_configs() -> list[Config]:
     for i, name in enumerate(NAMES):
         for engine in ("eager", "fused") if _has_kernel(name) else ("eager",):
             configs.append(rich_config(name, engine, rotation=i))
-    followers = [a.name for a in oar.algorithms.algorithms()
-                 if a.follows_lr and a.rule is not None and ENTRIES[a.name].schedulers]
+    followers = [
+        a.name
+        for a in oar.algorithms.algorithms()
+        if a.follows_lr and a.rule is not None and ENTRIES[a.name].schedulers
+    ]
     for j, (key, sched) in enumerate(scheduler_cases()):
         name = followers[j % len(followers)]
         engine = "fused" if j % 2 and _has_kernel(name) else "eager"
-        configs.append({"label": f"{key}-{name}-{engine}", "name": name, "engine": engine,
-                        "kwargs": {**ENTRIES[name].required, "learning_rate": sched},
-                        "groups": [{"idx": [0, 1, 2, 3], "learning_rate": 0.01}]})
+        configs.append(
+            {
+                "label": f"{key}-{name}-{engine}",
+                "name": name,
+                "engine": engine,
+                "kwargs": {**ENTRIES[name].required, "learning_rate": sched},
+                "groups": [{"idx": [0, 1, 2, 3], "learning_rate": 0.01}],
+            }
+        )
     return configs
 
 
@@ -253,26 +273,38 @@ def test_resume_in_a_fresh_process_is_bit_identical_for_every_algorithm_and_sche
     bit-identical to the uninterrupted run's, and a fused run stays fused after the load."""
     configs = resume_configs()
     assert {c["name"] for c in configs} == set(NAMES)
-    every = {n for n in oar.lr.__all__ if isinstance(getattr(oar.lr, n), type)
-             and issubclass(getattr(oar.lr, n), oar.lr.LRScheduler) and n != "LRScheduler"}
+    every = {
+        n
+        for n in oar.lr.__all__
+        if isinstance(getattr(oar.lr, n), type)
+        and issubclass(getattr(oar.lr, n), oar.lr.LRScheduler)
+        and n != "LRScheduler"
+    }
     assert {type(_to_oar(s)).__name__ for _, s in scheduler_cases()} == every
     ckpts, expected = {}, {}
     for config in configs:
         params, opt = build(config)
         before = fused.stats()
         train(params, opt, range(K))
-        ckpts[config["label"]] = {"model": [p.detach().clone() for p in params],
-                                  "opt": copy.deepcopy(opt.state_dict())}
+        ckpts[config["label"]] = {"model": [p.detach().clone() for p in params], "opt": copy.deepcopy(opt.state_dict())}
         train(params, opt, range(K, K + N))
-        expected[config["label"]] = {"model": [p.detach().clone() for p in params],
-                                     "opt": copy.deepcopy(opt.state_dict())}
+        expected[config["label"]] = {
+            "model": [p.detach().clone() for p in params],
+            "opt": copy.deepcopy(opt.state_dict()),
+        }
         if config["engine"] == "fused":  # the uninterrupted run is fused throughout too
             assert fused.stats().get("fallback_params", 0) == before.get("fallback_params", 0), config["label"]
     torch.save(ckpts, tmp_path / "ckpt.pt")
     torch.save(expected, tmp_path / "expected.pt")
     (tmp_path / "configs.txt").write_text(repr(configs))
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), str(tmp_path)], capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), str(tmp_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["failures"] == []
@@ -310,8 +342,10 @@ def _snapshot(params: Sequence[torch.Tensor], opt: oar.Optimizer) -> dict[str, A
         "params": [p.detach().clone() for p in params],
         "state_dict": copy.deepcopy(opt.state_dict()),
         "groups": [id(g) for g in opt.param_groups],
-        "state": {id(k): (id(v), {n: id(t) for n, t in v.items()} if isinstance(v, dict) else None)
-                  for k, v in opt.state.items()},
+        "state": {
+            id(k): (id(v), {n: id(t) for n, t in v.items()} if isinstance(v, dict) else None)
+            for k, v in opt.state.items()
+        },
         "lr": opt._learning_rate if isinstance(opt._learning_rate, oar.lr.LRScheduler) else float(opt._learning_rate),
     }
 
@@ -360,8 +394,9 @@ def load_or_reject(config: Config, params: Sequence[torch.Tensor], opt: oar.Opti
                 outcomes.append(type(exc))
     assert outcomes[0] is None, f"the step after an accepted load raised {outcomes[0]}"
     assert outcomes[1] is None
-    assert all(same(p.detach(), r.detach()) for p, r in zip(params, ref_params, strict=True)), \
+    assert all(same(p.detach(), r.detach()) for p, r in zip(params, ref_params, strict=True)), (
         "the step differs from the reference"
+    )
     assert same(opt.state_dict(), ref.state_dict()), "the state differs from the reference"
     return "loaded"
 
@@ -482,8 +517,11 @@ def targeted(opt: oar.Optimizer, sd: dict[str, Any]) -> Iterator[tuple[str, Any,
     yield "lr multiplier negative", _put(sd, ("param_groups", 0, "learning_rate"), -1.0), ["'learning_rate'"]
     yield "lr inf", _put(sd, ("param_groups", 0, "lr"), math.inf), ["['lr']"]
     yield "unknown regularizer", _put(sd, ("param_groups", 0, "weight_decay"), {"type": "L3Decay"}), ["'weight_decay'"]
-    yield "clip without its norm", _put(sd, ("param_groups", 0, "grad_clip"), {"type": "ClipGradByNorm"}), \
-        ["'grad_clip'", "clip_norm"]
+    yield (
+        "clip without its norm",
+        _put(sd, ("param_groups", 0, "grad_clip"), {"type": "ClipGradByNorm"}),
+        ["'grad_clip'", "clip_norm"],
+    )
     if "LR_Scheduler" in sd:
         yield "scheduler not a dict", {**sd, "LR_Scheduler": [1]}, ["['LR_Scheduler']"]
         yield "scheduler empty", {**sd, "LR_Scheduler": {}}, ["['LR_Scheduler']", "last_epoch"]
@@ -511,10 +549,9 @@ def test_every_kind_of_corruption_raises_naming_the_entry_and_changes_nothing(na
     assert len(cases) >= 15
     for what, corrupted, fragments in cases:
         before = _snapshot(params, opt)
-        with pytest.raises(ValueError) as info:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                opt.set_state_dict(corrupted)
+        with pytest.raises(ValueError) as info, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            opt.set_state_dict(corrupted)
         message = str(info.value)
         assert all(f in message for f in fragments), (what, message)
         assert_unchanged(before, params, opt)
@@ -563,21 +600,67 @@ def _nodes(obj: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ..
 
 #: Values a corruption puts somewhere (built fresh each time).
 VALUES: list[Callable[[], Any]] = [
-    lambda: None, lambda: True, lambda: 0, lambda: 1, lambda: -1, lambda: 3, lambda: 2**70, lambda: 0.5,
-    lambda: -0.5, lambda: math.nan, lambda: math.inf, lambda: "x", lambda: "", lambda: [], lambda: [0],
-    lambda: [0, 1], lambda: (0.9, 0.999), lambda: {}, lambda: {"type": "L2Decay", "coeff": 0.1},
-    lambda: {"type": "ClipGradByNorm", "clip_norm": 1.0}, lambda: {"last_epoch": 1, "last_lr": 0.1},
-    lambda: torch.zeros(1), lambda: torch.tensor([math.nan]), lambda: torch.zeros(1, dtype=torch.int64),
-    lambda: torch.zeros(()), lambda: torch.ones(6, 5), lambda: torch.zeros(5, dtype=torch.float64),
+    lambda: None,
+    lambda: True,
+    lambda: 0,
+    lambda: 1,
+    lambda: -1,
+    lambda: 3,
+    lambda: 2**70,
+    lambda: 0.5,
+    lambda: -0.5,
+    lambda: math.nan,
+    lambda: math.inf,
+    lambda: "x",
+    lambda: "",
+    list,
+    lambda: [0],
+    lambda: [0, 1],
+    lambda: (0.9, 0.999),
+    dict,
+    lambda: {"type": "L2Decay", "coeff": 0.1},
+    lambda: {"type": "ClipGradByNorm", "clip_norm": 1.0},
+    lambda: {"last_epoch": 1, "last_lr": 0.1},
+    lambda: torch.zeros(1),
+    lambda: torch.tensor([math.nan]),
+    lambda: torch.zeros(1, dtype=torch.int64),
+    lambda: torch.zeros(()),
+    lambda: torch.ones(6, 5),
+    lambda: torch.zeros(5, dtype=torch.float64),
 ]
-KEYS: list[Any] = ["bogus", 0, 1, 7, -1, "lr", "moment1", "d", "m", "params", "LR_Scheduler", "learning_rate",
-                   "optimizer", "state", "last_epoch", "beta1"]
+KEYS: list[Any] = [
+    "bogus",
+    0,
+    1,
+    7,
+    -1,
+    "lr",
+    "moment1",
+    "d",
+    "m",
+    "params",
+    "LR_Scheduler",
+    "learning_rate",
+    "optimizer",
+    "state",
+    "last_epoch",
+    "beta1",
+]
 TENSOR_EDITS: list[Callable[[torch.Tensor], torch.Tensor]] = [
-    lambda t: t.unsqueeze(0), lambda t: t.reshape(-1)[:-1] if t.numel() > 1 else t.reshape(()),
-    lambda t: t.to(torch.float64), lambda t: t.to(torch.float16), lambda t: t.to(torch.bfloat16),
-    lambda t: t.to(torch.int64), lambda t: t.to(torch.int32), lambda t: t.to(torch.bool),
-    lambda t: t.to(torch.complex64), lambda t: torch.full(t.shape, math.nan), lambda t: torch.full(t.shape, math.inf),
-    lambda t: torch.full_like(t, -1), lambda t: t.to_sparse(), lambda t: t.to("meta"),
+    lambda t: t.unsqueeze(0),
+    lambda t: t.reshape(-1)[:-1] if t.numel() > 1 else t.reshape(()),
+    lambda t: t.to(torch.float64),
+    lambda t: t.to(torch.float16),
+    lambda t: t.to(torch.bfloat16),
+    lambda t: t.to(torch.int64),
+    lambda t: t.to(torch.int32),
+    lambda t: t.to(torch.bool),
+    lambda t: t.to(torch.complex64),
+    lambda t: torch.full(t.shape, math.nan),
+    lambda t: torch.full(t.shape, math.inf),
+    lambda t: torch.full_like(t, -1),
+    lambda t: t.to_sparse(),
+    lambda t: t.to("meta"),
     lambda t: t.t().contiguous().t() if t.dim() == 2 else (t.flip(0) if t.dim() else t),  # non-contiguous
     lambda t: t.detach().clone().requires_grad_(t.dtype.is_floating_point),
 ]
@@ -596,8 +679,11 @@ def corrupt(sd: dict[str, Any], data: st.DataObject, foreign: dict[str, Any]) ->
                 sd.pop("optimizer", None)
             continue
         if op == "tensor":
-            paths = [p for p, v in nodes if isinstance(v, torch.Tensor) and v.layout == torch.strided
-                     and v.device.type != "meta"]
+            paths = [
+                p
+                for p, v in nodes
+                if isinstance(v, torch.Tensor) and v.layout == torch.strided and v.device.type != "meta"
+            ]
             if paths:
                 edit = data.draw(st.sampled_from(TENSOR_EDITS), label="tensor edit")
                 at = data.draw(st.sampled_from(paths), label="at")
@@ -607,8 +693,9 @@ def corrupt(sd: dict[str, Any], data: st.DataObject, foreign: dict[str, Any]) ->
             paths = [p for p, v in nodes if isinstance(v, (list, tuple)) and len(v) >= 2]
             if paths:
                 at = data.draw(st.sampled_from(paths), label="at")
-                sd = _edit(sd, at, lambda v: type(v)([v[1], v[0], *v[2:]]) if isinstance(v, tuple)
-                           else [v[1], v[0], *v[2:]])
+                sd = _edit(
+                    sd, at, lambda v: type(v)([v[1], v[0], *v[2:]]) if isinstance(v, tuple) else [v[1], v[0], *v[2:]]
+                )
             continue
         if op == "add":
             at = data.draw(st.sampled_from([p for p, v in nodes if isinstance(v, dict)]), label="at")

@@ -1,9 +1,11 @@
 """oar.clip and oar.regularizer side by side with real Paddle 3.3.1 (Paddle's documented clipping and regularization)."""
+
 from __future__ import annotations
 
 import json
 import math
 import warnings
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -13,12 +15,12 @@ import torch.overrides
 warnings.filterwarnings("ignore", category=UserWarning)
 paddle = pytest.importorskip("paddle")
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from hypothesis.extra import numpy as hnp  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-from oar import clip as oc  # noqa: E402
-from oar import regularizer as oreg  # noqa: E402
+from oar import clip as oc
+from oar import regularizer as oreg
 
 RTOL = {np.dtype("float32"): 1e-6, np.dtype("float64"): 1e-12}
 
@@ -60,7 +62,7 @@ def assert_same(pd_grad, t_grad, dtype=None, rtol=None):
 
 def compare_lists(pd_out, t_out, rtol=None):
     assert len(pd_out) == len(t_out)
-    for (_, pg), (_, tg) in zip(pd_out, t_out):
+    for (_, pg), (_, tg) in zip(pd_out, t_out, strict=False):
         assert str(pg.dtype).endswith(str(tg.dtype).replace("torch.", ""))
         assert_same(pg, tg, rtol=rtol)
 
@@ -88,14 +90,14 @@ def test_global_norm_matches_paddle(dtype, clip_norm, auto_skip):
     compare_lists(pd_out, t_out)
     n = global_norm_np(arrays)
     expected_scale = clip_norm / max(n, clip_norm) if (not auto_skip or n > clip_norm) else 1.0
-    for a, (_, g) in zip(arrays, t_out):
+    for a, (_, g) in zip(arrays, t_out, strict=False):
         np.testing.assert_allclose(g.numpy(), a * expected_scale, rtol=1e-5)
 
 
 def test_global_norm_no_clip_branch_is_bit_identical_with_auto_skip():
     arrays = rand_arrays(1, "float32")
     t_out = oc.ClipGradByGlobalNorm(1e6, auto_skip_clip=True)(t_pairs(arrays))
-    for a, (_, g) in zip(arrays, t_out):
+    for a, (_, g) in zip(arrays, t_out, strict=False):
         assert np.array_equal(g.numpy(), a)
 
 
@@ -122,7 +124,7 @@ def test_global_norm_mixed_fp32_fp64():
     # The float32 partial sums are added in float32 before the cast to float64 (as Paddle), so the
     # float64 grads are only as exact as a float32 sum: compare everything at 1e-6.
     compare_lists(pd_out, t_out, rtol=1e-6)
-    for a, (_, g) in zip(arrays, t_out):
+    for a, (_, g) in zip(arrays, t_out, strict=False):
         assert g.dtype == getattr(torch, str(a.dtype))
     # The sum dtype is float64: the norm is float64.
     assert oc.ClipGradByGlobalNorm(1.0).global_norm(t_pairs(arrays)).dtype == torch.float64
@@ -174,14 +176,14 @@ def test_global_norm_in_place():
     pairs = t_pairs(arrays)
     before = [g for _, g in pairs]
     out = oc.ClipGradByGlobalNorm(1.0)(pairs)
-    for (p, g), g0, a in zip(out, before, arrays):
+    for (p, g), g0, a in zip(out, before, arrays, strict=False):
         assert g is g0 and p.grad is g0  # same objects
         assert not np.array_equal(p.grad.numpy(), a)  # changed in place
     # Paddle does the same.
     pdp = pd_pairs(arrays)
     pd_before = [g for _, g in pdp]
     paddle.nn.ClipGradByGlobalNorm(1.0)(pdp)
-    for g, a in zip(pd_before, arrays):
+    for g, a in zip(pd_before, arrays, strict=False):
         assert not np.array_equal(g.numpy(), a)
 
 
@@ -202,7 +204,7 @@ def test_global_norm_all_excluded_returns_input_pairs():
     pairs = t_pairs(arrays, no_clip=(0, 1, 2))
     out = oc.ClipGradByGlobalNorm(0.1)(pairs)
     assert [g for _, g in out] == [g for _, g in pairs]
-    for a, (_, g) in zip(arrays, out):
+    for a, (_, g) in zip(arrays, out, strict=False):
         assert np.array_equal(g.numpy(), a)
     assert oc.ClipGradByGlobalNorm(1.0)([]) == []
     assert oc.ClipGradByGlobalNorm(1.0).global_norm(pairs) is None
@@ -220,8 +222,11 @@ def test_global_norm_fp16_bf16():
     clip = oc.ClipGradByGlobalNorm(0.5)
     n = clip.global_norm(pairs)
     assert n.dtype == torch.float32
-    sq = [float(np.sum(a16.astype(np.float64) ** 2)), float(np.sum(b32.astype(np.float64) ** 2)),
-          float(torch.sum(bbf.double() ** 2))]
+    sq = [
+        float(np.sum(a16.astype(np.float64) ** 2)),
+        float(np.sum(b32.astype(np.float64) ** 2)),
+        float(torch.sum(bbf.double() ** 2)),
+    ]
     np.testing.assert_allclose(n.item(), math.sqrt(sum(sq)), rtol=1e-2)
     out = clip(pairs)
     assert [g.dtype for _, g in out] == [torch.float16, torch.float32, torch.bfloat16]
@@ -245,7 +250,7 @@ def test_by_norm_matches_paddle_fp32(clip_norm):
     pairs = t_pairs(arrays)
     out = oc.ClipGradByNorm(clip_norm)(pairs)
     compare_lists(pd_out, out)
-    for a, (p, g) in zip(arrays, out):
+    for a, (p, g) in zip(arrays, out, strict=False):
         assert g is not p.grad and np.array_equal(p.grad.numpy(), a)  # new tensor, p.grad unchanged
         assert float(np.linalg.norm(g.numpy().astype(np.float64))) <= clip_norm * (1 + 1e-6)
 
@@ -256,13 +261,13 @@ def test_by_norm_float64_formula_and_paddle_fp32():
     clip_norm = 0.7
     out = oc.ClipGradByNorm(clip_norm)(t_pairs(arrays))
     c32 = float(np.float32(clip_norm))  # Paddle's attribute is a C++ float
-    for a, (_, g) in zip(arrays, out):
+    for a, (_, g) in zip(arrays, out, strict=False):
         assert g.dtype == torch.float64
         n = math.sqrt(float(np.sum(a * a)))
         expected = a * (c32 / n) if n > c32 else a
         np.testing.assert_allclose(g.numpy(), expected, rtol=1e-12, atol=0)
     pd_out = paddle.nn.ClipGradByNorm(clip_norm)(pd_pairs([a.astype("float32") for a in arrays]))
-    for (_, pg), (_, tg) in zip(pd_out, out):
+    for (_, pg), (_, tg) in zip(pd_out, out, strict=False):
         np.testing.assert_allclose(tg.numpy(), pg.numpy().astype(np.float64), rtol=1e-5, atol=1e-7)
     with pytest.raises(RuntimeError):  # Paddle's CPU kernel has no float64
         paddle.nn.ClipGradByNorm(clip_norm)(pd_pairs(arrays[:1]))
@@ -313,7 +318,7 @@ def test_by_value_matches_paddle(dtype, bounds):
     out = oc.ClipGradByValue(mx, mn)(pairs)
     compare_lists(pd_out, out, rtol=0)  # bit-exact
     lo = -mx if mn is None else mn
-    for a, (p, g) in zip(arrays, out):
+    for a, (p, g) in zip(arrays, out, strict=False):
         assert g is not p.grad and np.array_equal(p.grad.numpy(), a, equal_nan=True)
         finite = g[~torch.isnan(g)]
         assert finite.min().item() >= lo - 1e-7 and finite.max().item() <= mx + 1e-7
@@ -378,7 +383,7 @@ def test_need_clip_must_be_identically_false():
 
 def test_accepts_tuple_and_generator_and_runs_without_grad():
     w = torch.nn.Parameter(torch.ones(3))
-    g = (w * 5.0)  # requires grad
+    g = w * 5.0  # requires grad
     out = oc.ClipGradByNorm(1.0)(iter([(w, g)]))
     assert not out[0][1].requires_grad
     out = oc.ClipGradByValue(1.0)(((w, g),))
@@ -472,7 +477,7 @@ def test_prop_global_norm_bounded(arrays, clip_norm, auto_skip):
     assert after <= clip_norm * (1 + 1e-6) + 1e-30
     before = global_norm_np(arrays)
     if before <= clip_norm * (1 - 1e-6):
-        for a, (_, g) in zip(arrays, out):
+        for a, (_, g) in zip(arrays, out, strict=False):
             np.testing.assert_allclose(g.numpy(), a, rtol=1e-6)
 
 
@@ -481,7 +486,7 @@ def test_prop_global_norm_bounded(arrays, clip_norm, auto_skip):
 def test_prop_global_norm_matches_paddle(arrays, clip_norm, auto_skip):
     pd_out = paddle.nn.ClipGradByGlobalNorm(clip_norm, auto_skip_clip=auto_skip)(pd_pairs(arrays))
     out = oc.ClipGradByGlobalNorm(clip_norm, auto_skip_clip=auto_skip)(t_pairs(arrays))
-    for (_, pg), (_, tg) in zip(pd_out, out):
+    for (_, pg), (_, tg) in zip(pd_out, out, strict=False):
         np.testing.assert_allclose(tg.numpy(), pg.numpy(), rtol=1e-6, atol=1e-30)
 
 
@@ -489,7 +494,7 @@ def test_prop_global_norm_matches_paddle(arrays, clip_norm, auto_skip):
 @given(arrays=grads32, clip_norm=st.floats(1e-3, 1e3))
 def test_prop_by_norm_direction_and_bound(arrays, clip_norm):
     out = oc.ClipGradByNorm(clip_norm)(t_pairs(arrays))
-    for a, (_, g) in zip(arrays, out):
+    for a, (_, g) in zip(arrays, out, strict=False):
         y = g.numpy().astype(np.float64)
         x = a.astype(np.float64)
         assert np.linalg.norm(y) <= clip_norm * (1 + 1e-6)
@@ -507,7 +512,7 @@ def test_prop_by_value_within_bounds(arrays, hi, lo):
     out = oc.ClipGradByValue(hi, lo)(t_pairs(arrays))
     lo_ = -hi if lo is None else lo
     lo32, hi32 = np.float32(lo_), np.float32(hi)
-    for a, (_, g) in zip(arrays, out):
+    for a, (_, g) in zip(arrays, out, strict=False):
         y = g.numpy()
         assert (y >= lo32).all() and (y <= hi32).all()
         np.testing.assert_array_equal(y, np.clip(a, lo32, hi32))
@@ -607,7 +612,7 @@ def test_custom_subclass_identity_equality():
             return params_grads
 
     a, b = Mine(), Mine()
-    assert a == a and a != b and len({a, b}) == 2
+    assert a == a and a != b and len({a, b}) == 2  # noqa: PLR0124 - equality with itself is the point
     w = torch.nn.Parameter(torch.ones(2))
     assert a([(w, w.detach())])[0][0] is w
 
@@ -650,13 +655,16 @@ def test_state_round_trip(clip):
     arrays = rand_arrays(13, "float32", scale=2.0)
     a = clip(t_pairs(arrays))
     b = back(t_pairs(arrays))
-    for (_, x), (_, y) in zip(a, b):
+    for (_, x), (_, y) in zip(a, b, strict=False):
         assert torch.equal(x, y)
 
 
 def test_state_example_form():
     assert oc.clip_to_state(oc.ClipGradByGlobalNorm(1.0)) == {
-        "type": "ClipGradByGlobalNorm", "clip_norm": 1.0, "group_name": "default_group", "auto_skip_clip": False,
+        "type": "ClipGradByGlobalNorm",
+        "clip_norm": 1.0,
+        "group_name": "default_group",
+        "auto_skip_clip": False,
     }
     assert oc.clip_to_state(oc.ClipGradByNorm(2)) == {"type": "ClipGradByNorm", "clip_norm": 2.0}
     assert oc.clip_to_state(oc.ClipGradByValue(2)) == {"type": "ClipGradByValue", "max": 2.0, "min": -2.0}
@@ -686,9 +694,7 @@ def test_regularizer_matches_paddle_sgd(dtype, name, coeff):
     w = rng.standard_normal(20).astype(dtype)
     w[0] = 0.0  # sign(0) = 0
     g = rng.standard_normal(20).astype(dtype)
-    p = paddle.create_parameter(
-        shape=[20], dtype=dtype, default_initializer=paddle.nn.initializer.Assign(w)
-    )
+    p = paddle.create_parameter(shape=[20], dtype=dtype, default_initializer=paddle.nn.initializer.Assign(w))
     p.regularizer = getattr(paddle.regularizer, name)(coeff)
     p.grad = paddle.to_tensor(g)
     paddle.optimizer.SGD(learning_rate=1.0, parameters=[p]).step()
@@ -703,10 +709,13 @@ def test_regularizer_matches_paddle_sgd(dtype, name, coeff):
 
 def test_regularizer_clip_then_decay_order():
     # Paddle's clipping example: SGD(lr=1, weight_decay=1.0, ClipGradByValue(0.1)), p=1, g=5 -> p = 1-(0.1+1).
-    p = paddle.create_parameter(shape=[1], dtype="float32", default_initializer=paddle.nn.initializer.Assign(np.ones(1, "float32")))
+    p = paddle.create_parameter(
+        shape=[1], dtype="float32", default_initializer=paddle.nn.initializer.Assign(np.ones(1, "float32"))
+    )
     p.grad = paddle.to_tensor(np.array([5.0], "float32"))
-    paddle.optimizer.SGD(learning_rate=1.0, parameters=[p], weight_decay=1.0,
-                         grad_clip=paddle.nn.ClipGradByValue(0.1)).step()
+    paddle.optimizer.SGD(
+        learning_rate=1.0, parameters=[p], weight_decay=1.0, grad_clip=paddle.nn.ClipGradByValue(0.1)
+    ).step()
     tp = torch.nn.Parameter(torch.ones(1))
     [(_, g)] = oc.ClipGradByValue(0.1)([(tp, torch.tensor([5.0]))])
     new = tp.detach() - oreg.L2Decay(1.0)(tp.detach(), g)
@@ -733,9 +742,15 @@ def test_regularizer_state_round_trip():
 class _NoHostSync(torch.overrides.TorchFunctionMode):
     """Fails on any tensor-to-host read (.item(), bool(t), float(t), tolist, nonzero)."""
 
-    SYNC = {
-        torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__,
-        torch.Tensor.__index__, torch.Tensor.tolist, torch.Tensor.nonzero, torch.nonzero,
+    SYNC: ClassVar[set[Any]] = {
+        torch.Tensor.item,
+        torch.Tensor.__bool__,
+        torch.Tensor.__float__,
+        torch.Tensor.__int__,
+        torch.Tensor.__index__,
+        torch.Tensor.tolist,
+        torch.Tensor.nonzero,
+        torch.nonzero,
     }
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -746,14 +761,22 @@ class _NoHostSync(torch.overrides.TorchFunctionMode):
 
 def test_no_host_sync_on_dense_path():
     params = [torch.nn.Parameter(torch.zeros(3)) for _ in range(4)]
-    grads = [torch.full((3,), 2.0), torch.full((3,), 0.5, dtype=torch.float64),
-             torch.tensor(3.0, dtype=torch.float16), torch.ones(2, dtype=torch.bfloat16)]
+    grads = [
+        torch.full((3,), 2.0),
+        torch.full((3,), 0.5, dtype=torch.float64),
+        torch.tensor(3.0, dtype=torch.float16),
+        torch.ones(2, dtype=torch.bfloat16),
+    ]
     with pytest.raises(AssertionError, match="host sync"), _NoHostSync():
         torch.ones(1).item()  # the checker works
     with _NoHostSync():
-        for c in (oc.ClipGradByGlobalNorm(1.0), oc.ClipGradByGlobalNorm(1.0, auto_skip_clip=True),
-                  oc.ClipGradByNorm(1.0), oc.ClipGradByValue(1.0)):
-            out = c(list(zip(params, [g.clone() for g in grads])))
+        for c in (
+            oc.ClipGradByGlobalNorm(1.0),
+            oc.ClipGradByGlobalNorm(1.0, auto_skip_clip=True),
+            oc.ClipGradByNorm(1.0),
+            oc.ClipGradByValue(1.0),
+        ):
+            out = c(list(zip(params, [g.clone() for g in grads], strict=False)))
             assert [(g.dtype, g.shape) for _, g in out] == [(g.dtype, g.shape) for g in grads]
 
 

@@ -4,6 +4,7 @@ the eager engine's values. Before ``torch_private.cpu_vec_options``, inductor's 
 handed the second process code generated for the other vector width: 4 of 12 float64 elements
 were wrong (torch 2.13, an AVX-512 Xeon). On a CPU whose best ISA is AVX2 both processes use one
 width and the test shows the same as any cache reuse."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,14 @@ def test_processes_of_two_isas_share_the_cache(tmp_path: os.PathLike[str]) -> No
     env.pop("ATEN_CPU_CAPABILITY", None)
     runs = []
     for extra in ({}, {"ATEN_CPU_CAPABILITY": "avx2"}):  # the CPU's own ISA first, then AVX2
-        out = subprocess.run([sys.executable, "-c", SCRIPT], env={**env, **extra}, capture_output=True,
-                             text=True, timeout=600, check=False)
+        out = subprocess.run(
+            [sys.executable, "-c", SCRIPT],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     for values in runs:

@@ -6,6 +6,7 @@ the real view as a float param, for every algorithm of the table and the eager a
 (and the compiled engine for Adam): bit for bit; (2) torch.optim on the same complex param where
 its math is oar's for the options chosen, in complex128. State dicts of complex params round-trip.
 """
+
 from __future__ import annotations
 
 import io
@@ -23,7 +24,11 @@ from oar.algorithms import Algorithm, algorithms  # type: ignore[import-untyped]
 #: Params of the small model: a complex64 matrix, a complex128 vector, a 0-d complex64, and a
 #: real float32 vector beside them (one optimizer takes all).
 PARAMS: list[tuple[tuple[int, ...], torch.dtype]] = [
-    ((4, 3), torch.complex64), ((5,), torch.complex128), ((), torch.complex64), ((3,), torch.float32)]
+    ((4, 3), torch.complex64),
+    ((5,), torch.complex128),
+    ((), torch.complex64),
+    ((3,), torch.float32),
+]
 STEPS = 3
 ELEMENTWISE = [a for a in algorithms() if a.rule is not None]
 
@@ -46,8 +51,7 @@ def _pair(seed: int) -> tuple[list[torch.nn.Parameter], list[torch.nn.Parameter]
     """The complex params and their real twins (``view_as_real`` copies; real params cloned)."""
     gen = torch.Generator().manual_seed(seed)
     params = [torch.nn.Parameter(torch.randn(shape, dtype=dtype, generator=gen)) for shape, dtype in PARAMS]
-    twins = [torch.nn.Parameter((torch.view_as_real(p) if p.is_complex() else p).detach().clone())
-             for p in params]
+    twins = [torch.nn.Parameter((torch.view_as_real(p) if p.is_complex() else p).detach().clone()) for p in params]
     return params, twins
 
 
@@ -62,8 +66,7 @@ def _as_real(p: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(p) if p.is_complex() else p
 
 
-def _assert_same(opt: Any, params: list[torch.nn.Parameter], twin_opt: Any,
-                 twins: list[torch.nn.Parameter]) -> None:
+def _assert_same(opt: Any, params: list[torch.nn.Parameter], twin_opt: Any, twins: list[torch.nn.Parameter]) -> None:
     for p, t in zip(params, twins, strict=True):
         assert torch.equal(_as_real(p).detach(), t.detach()), (p, t)
         state, twin_state = opt.state[p], twin_opt.state[t]
@@ -89,11 +92,12 @@ def test_complex_param_is_updated_as_its_real_view(algo: Algorithm, engine: str)
         opt.step()
         twin_opt.step()
         _assert_same(opt, params, twin_opt, twins)
-    moved = [bool((torch.view_as_real(p).detach()[..., 1] != torch.view_as_real(p0)[..., 1]).any())
-             for p, p0 in zip(params[:3], _pair(0)[0][:3], strict=True)]
+    moved = [
+        bool((torch.view_as_real(p).detach()[..., 1] != torch.view_as_real(p0)[..., 1]).any())
+        for p, p0 in zip(params[:3], _pair(0)[0][:3], strict=True)
+    ]
     assert all(moved), "the imaginary parts did not move"
-    assert all(tuple(opt.state[params[0]][k].shape) in ((4, 3, 2), (1,)) or k == "y"
-               for k in opt.state[params[0]])
+    assert all(tuple(opt.state[params[0]][k].shape) in ((4, 3, 2), (1,)) or k == "y" for k in opt.state[params[0]])
 
 
 def test_complex_param_compiled_engine() -> None:
@@ -151,20 +155,38 @@ def test_complex_state_dict_round_trips(algo: Algorithm) -> None:
 #: RMSProp and Adamax with epsilon 0 (Paddle puts ε inside the sqrt / on β2·u).
 TORCH_SAME_MATH: list[tuple[str, dict[str, Any], Any]] = [
     ("SGD", {}, lambda ps, lr: torch.optim.SGD(ps, lr=lr)),
-    ("Momentum", {"momentum": 0.875, "use_nesterov": True},
-     lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.875, nesterov=True)),
-    ("Adam", {"amsgrad": True, "beta1": 0.5},
-     lambda ps, lr: torch.optim.Adam(ps, lr=lr, amsgrad=True, betas=(0.5, 0.999))),
+    (
+        "Momentum",
+        {"momentum": 0.875, "use_nesterov": True},
+        lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.875, nesterov=True),
+    ),
+    (
+        "Adam",
+        {"amsgrad": True, "beta1": 0.5},
+        lambda ps, lr: torch.optim.Adam(ps, lr=lr, amsgrad=True, betas=(0.5, 0.999)),
+    ),
     ("AdamW", {"weight_decay": 0.125}, lambda ps, lr: torch.optim.AdamW(ps, lr=lr, weight_decay=0.125)),
     ("Adagrad", {"epsilon": 2**-20}, lambda ps, lr: torch.optim.Adagrad(ps, lr=lr, eps=2**-20)),
-    ("RMSProp", {"epsilon": 0.0, "rho": 0.875, "momentum": 0.5, "centered": True},
-     lambda ps, lr: torch.optim.RMSprop(ps, lr=lr, eps=0.0, alpha=0.875, momentum=0.5, centered=True)),
-    ("Adadelta", {"epsilon": 2**-20, "rho": 0.875},
-     lambda ps, lr: torch.optim.Adadelta(ps, lr=lr, eps=2**-20, rho=0.875)),
-    ("Adamax", {"epsilon": 0.0, "beta1": 0.875, "beta2": 0.9375},
-     lambda ps, lr: torch.optim.Adamax(ps, lr=lr, eps=0.0, betas=(0.875, 0.9375))),
-    ("NAdam", {"beta1": 0.875, "beta2": 0.9375, "momentum_decay": 2**-8},
-     lambda ps, lr: torch.optim.NAdam(ps, lr=lr, betas=(0.875, 0.9375), momentum_decay=2**-8)),
+    (
+        "RMSProp",
+        {"epsilon": 0.0, "rho": 0.875, "momentum": 0.5, "centered": True},
+        lambda ps, lr: torch.optim.RMSprop(ps, lr=lr, eps=0.0, alpha=0.875, momentum=0.5, centered=True),
+    ),
+    (
+        "Adadelta",
+        {"epsilon": 2**-20, "rho": 0.875},
+        lambda ps, lr: torch.optim.Adadelta(ps, lr=lr, eps=2**-20, rho=0.875),
+    ),
+    (
+        "Adamax",
+        {"epsilon": 0.0, "beta1": 0.875, "beta2": 0.9375},
+        lambda ps, lr: torch.optim.Adamax(ps, lr=lr, eps=0.0, betas=(0.875, 0.9375)),
+    ),
+    (
+        "NAdam",
+        {"beta1": 0.875, "beta2": 0.9375, "momentum_decay": 2**-8},
+        lambda ps, lr: torch.optim.NAdam(ps, lr=lr, betas=(0.875, 0.9375), momentum_decay=2**-8),
+    ),
     ("RAdam", {"beta1": 0.875, "beta2": 0.9375}, lambda ps, lr: torch.optim.RAdam(ps, lr=lr, betas=(0.875, 0.9375))),
     ("Rprop", {}, lambda ps, lr: torch.optim.Rprop(ps, lr=lr, etas=(0.5, 1.2), step_sizes=(1e-5, 50))),
 ]
@@ -200,8 +222,12 @@ def test_complex_param_like_torch_optim(name: str, kwargs: dict[str, Any], make:
     assert worst <= TORCH_TOL, worst
 
 
-def _lbfgs_run(make_opt: Callable[[list[torch.nn.Parameter]], Any], params: list[torch.nn.Parameter],
-               closure_of: Callable[[Any], Callable[[], torch.Tensor]], steps: int = 3) -> Any:
+def _lbfgs_run(
+    make_opt: Callable[[list[torch.nn.Parameter]], Any],
+    params: list[torch.nn.Parameter],
+    closure_of: Callable[[Any], Callable[[], torch.Tensor]],
+    steps: int = 3,
+) -> Any:
     opt = make_opt(params)
     for _ in range(steps):
         opt.step(closure_of(opt))
@@ -217,15 +243,18 @@ def test_complex_lbfgs_like_its_real_view_and_torch() -> None:
     target = torch.randn(6, dtype=torch.complex128, generator=gen)
     p0 = torch.randn(4, dtype=torch.complex128, generator=gen)
 
-    def closure_of(param: torch.Tensor, as_complex: Callable[[torch.Tensor], torch.Tensor]
-                   ) -> Callable[[Any], Callable[[], torch.Tensor]]:
+    def closure_of(
+        param: torch.Tensor, as_complex: Callable[[torch.Tensor], torch.Tensor]
+    ) -> Callable[[Any], Callable[[], torch.Tensor]]:
         def make(opt: Any) -> Callable[[], torch.Tensor]:
             def closure() -> torch.Tensor:
                 opt.zero_grad()
                 loss = (A @ as_complex(param) - target).abs().pow(2).sum()
                 loss.backward()  # type: ignore[no-untyped-call]
                 return loss
+
             return closure
+
         return make
 
     for line_search in (None, "strong_wolfe"):
@@ -234,6 +263,7 @@ def test_complex_lbfgs_like_its_real_view_and_torch() -> None:
 
         def make(ps: list[torch.nn.Parameter], search: str | None = line_search) -> Any:
             return oar.LBFGS(parameters=ps, learning_rate=0.5, max_iter=5, line_search_fn=search)
+
         _lbfgs_run(make, [x], closure_of(x, lambda t: t))
         _lbfgs_run(make, [r], closure_of(r, torch.view_as_complex))
         assert torch.equal(torch.view_as_real(x.detach()), r.detach()), line_search
@@ -247,9 +277,18 @@ def test_complex_lbfgs_like_its_real_view_and_torch() -> None:
     assert float((x - y).detach().abs().max() / (y.detach() - p0).abs().max()) <= TORCH_TOL
 
 
-@pytest.mark.parametrize("name,kwargs", [("SGD", {}), ("Adam", {"lazy_mode": True}), ("Adam", {}),
-                                         ("Adagrad", {"learning_rate": 0.1}), ("RMSProp", {"learning_rate": 0.1}),
-                                         ("Lamb", {}), ("Momentum", {})])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("SGD", {}),
+        ("Adam", {"lazy_mode": True}),
+        ("Adam", {}),
+        ("Adagrad", {"learning_rate": 0.1}),
+        ("RMSProp", {"learning_rate": 0.1}),
+        ("Lamb", {}),
+        ("Momentum", {}),
+    ],
+)
 def test_sparse_complex_grads_like_their_real_form(name: str, kwargs: dict[str, Any]) -> None:
     """A sparse COO complex grad (rows of an embedding) is the sparse grad of the real view
     (same rows, real-viewed values): the complex param moves as its real twin given that grad
@@ -263,8 +302,9 @@ def test_sparse_complex_grads_like_their_real_form(name: str, kwargs: dict[str, 
         index = torch.tensor([rows])
         values = torch.randn(len(rows), 4, dtype=torch.complex64, generator=gen)
         weight.grad = torch.sparse_coo_tensor(index, values, (10, 4), check_invariants=True)
-        twin.grad = torch.sparse_coo_tensor(index, torch.view_as_real(values).clone(), (10, 4, 2),
-                                            check_invariants=True)
+        twin.grad = torch.sparse_coo_tensor(
+            index, torch.view_as_real(values).clone(), (10, 4, 2), check_invariants=True
+        )
         opt.step()
         twin_opt.step()
         assert torch.equal(torch.view_as_real(weight.detach()), twin.detach())

@@ -24,6 +24,7 @@ parameter without a default). They step with a closure here; ``torch.compile(opt
 tried on them (reported as a skip with the reason), and torch's GradScaler refuses closures,
 which is what their GradScaler test checks.
 """
+
 from __future__ import annotations
 
 import copy
@@ -84,11 +85,13 @@ def _loss(model, x):
 def _step(opt, model, x, closure_needed):
     """One training step (``step(closure)`` for algorithms that need one)."""
     if closure_needed:
+
         def closure():
             opt.zero_grad()
             loss = _loss(model, x)
             loss.backward()
             return loss
+
         opt.step(closure)
     else:
         opt.zero_grad()
@@ -112,15 +115,16 @@ def _assert_identical(a, b, where="state"):
     if isinstance(a, torch.Tensor):
         assert isinstance(b, torch.Tensor), where
         assert a.dtype == b.dtype and a.shape == b.shape, where
-        assert torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8)), \
+        assert torch.equal(a.reshape(-1).view(torch.uint8), b.reshape(-1).view(torch.uint8)), (
             f"{where} changed: {a} vs {b}"
+        )
     elif isinstance(a, dict):
         assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys {sorted(map(str, a))} vs {sorted(map(str, b))}"
         for k in a:
             _assert_identical(a[k], b[k], f"{where}[{k!r}]")
     elif isinstance(a, (list, tuple)):
         assert type(a) is type(b) and len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
             _assert_identical(x, y, f"{where}[{i}]")
     elif callable(a):
         assert callable(b), where
@@ -132,8 +136,10 @@ def _opt_state(opt):
     """Everything an optimizer accumulates: its per-param state (by param position) and its
     state dict."""
     params = [p for g in opt.param_groups for p in g["params"]]
-    return {"state": {i: _snapshot(dict(opt.state[p])) for i, p in enumerate(params) if p in opt.state},
-            "state_dict": _snapshot(opt.state_dict())}
+    return {
+        "state": {i: _snapshot(dict(opt.state[p])) for i, p in enumerate(params) if p in opt.state},
+        "state_dict": _snapshot(opt.state_dict()),
+    }
 
 
 def _params_of(model):
@@ -141,6 +147,7 @@ def _params_of(model):
 
 
 # ------------------------------------------------------------------------------ GradScaler
+
 
 @pytest.mark.parametrize("name", NAMES)
 def test_grad_scaler_skips_non_finite_steps_and_unscales(name):
@@ -151,7 +158,7 @@ def test_grad_scaler_skips_non_finite_steps_and_unscales(name):
     model, kw = _model(), _kwargs(algo)
     ref = _clone(model)
     opt = algo.cls(model.parameters(), **kw)
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 10)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
     if _requires_closure(algo.cls):
         # torch's GradScaler refuses closures; nothing else to check for such an algorithm.
         with pytest.raises(RuntimeError, match="[Cc]losure"):
@@ -213,17 +220,19 @@ def test_torch_lr_scheduler_drives_the_update(name, sched):
         expected_lrs.append(lr)
         assert scheduled.param_groups[1]["lr"] == lr * 0.5
         by_set_lr.set_lr(lr)
-        for model, opt in zip(models, (scheduled, by_set_lr, constant)):
+        for model, opt in zip(models, (scheduled, by_set_lr, constant), strict=False):
             _step(opt, model, x, closure)
         scheduler.step()
     assert len(set(expected_lrs)) > 1 and expected_lrs[0] == base
     _assert_identical(_params_of(models[1]), _params_of(models[0]), f"{name} {sched} vs set_lr")
     if algo.follows_lr:
-        assert any(not torch.equal(a, b) for a, b in zip(_params_of(models[0]), _params_of(models[2]))), \
+        assert any(not torch.equal(a, b) for a, b in zip(_params_of(models[0]), _params_of(models[2]), strict=False)), (
             f"{name}: the scheduled lr made no difference"
+        )
 
 
 # ------------------------------------------------------------------------------ torch.compile
+
 
 def _compile_run(name, make, change_lr, dynamic=None, steps=4, dtype=torch.float32):
     """(compiled model, eager model, compile frames after each compiled step). ``make(cls,
@@ -273,7 +282,7 @@ def _set_lr_or_torch_scheduler(opt, k):
 
 def _assert_compiled_equals_eager(model, ref):
     """Equal to float rounding (dynamo's graph may order a product differently)."""
-    for a, b in zip(model.parameters(), ref.parameters()):
+    for a, b in zip(model.parameters(), ref.parameters(), strict=False):
         tol = 1e-12 if a.dtype == torch.float64 else 1e-6
         torch.testing.assert_close(a, b, rtol=tol, atol=tol)
 
@@ -295,6 +304,7 @@ def test_compiled_step_follows_the_lr_without_recompiling(name):
 
 def test_compiled_step_follows_an_oar_scheduler_without_recompiling():
     """The same with an ``oar.lr`` scheduler as learning_rate (read in the base class's step)."""
+
     def make(cls, params, kw):
         return cls(params, **dict(kw, learning_rate=oar.lr.StepDecay(kw["learning_rate"], step_size=1, gamma=0.5)))
 
@@ -312,6 +322,7 @@ def test_compiled_step_dynamic_true_never_recompiles():
 
 
 # ------------------------------------------------------------------------------ calling conventions
+
 
 def _first_positional(cls) -> str:
     params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
@@ -341,21 +352,24 @@ def test_positional_params_and_named_parameters(name):
         assert isinstance(opt, torch.optim.Optimizer) and isinstance(opt, oar.Optimizer)
         assert opt.get_lr() == built["keywords"].get_lr()
         assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in built["keywords"].param_groups]
-    for opt, model in zip(built.values(), models):
+    for opt, model in zip(built.values(), models, strict=False):
         assert opt.param_groups[-1]["params"] == list(model.parameters())
         _step(opt, model, _data()[0], closure)
     assert built["named"].param_groups[0]["param_names"] == [n for n, _ in models[2].named_parameters()]
-    for key, model in zip(built, models):
+    for key, model in zip(built, models, strict=False):
         _assert_identical(_params_of(models[0]), _params_of(model), f"{name}: {key} vs keywords")
-    assert any(not torch.equal(a, b) for a, b in zip(_params_of(models[0]), _params_of(_model()))), \
+    assert any(not torch.equal(a, b) for a, b in zip(_params_of(models[0]), _params_of(_model()), strict=False)), (
         f"{name}: the step changed nothing"
+    )
     if algo.required_lr:
         with pytest.raises(TypeError):
             algo.cls(models[0].parameters(), **kw)
     else:
         default = inspect.signature(algo.cls.__init__).parameters["learning_rate"].default
-        assert algo.cls(models[0].parameters(), **kw).get_lr() == \
-            algo.cls(models[0].parameters(), learning_rate=default, **kw).get_lr()
+        assert (
+            algo.cls(models[0].parameters(), **kw).get_lr()
+            == algo.cls(models[0].parameters(), learning_rate=default, **kw).get_lr()
+        )
     # A group's 'learning_rate' is Paddle's multiplier of the base lr.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -1,4 +1,5 @@
 """``oar demo`` and the ``oar`` command line: end to end, determinism, help texts, errors."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,9 @@ pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
-from oar import demo  # noqa: E402
-from oar.algorithms import algorithms, get  # noqa: E402
-from oar.cli import main  # noqa: E402
+from oar import demo
+from oar.algorithms import algorithms, get
+from oar.cli import main
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -79,8 +80,11 @@ def test_demo_end_to_end(tmp_path, capsys, monkeypatch):
             assert r["final_lr"] < 0.05 * r["peak_lr"]
         assert f"{r['test_accuracy']:.2f}" in stdout
     # one epoch already learns something (chance is 10%); a full-batch epoch is 1-3 steps
-    weak = {r["optimizer"]: r["test_accuracy"] for r in results
-            if r["test_accuracy"] <= (25 if r["optimizer"] in FULL_BATCH else 50)}
+    weak = {
+        r["optimizer"]: r["test_accuracy"]
+        for r in results
+        if r["test_accuracy"] <= (25 if r["optimizer"] in FULL_BATCH else 50)
+    }
     assert not weak, weak
 
 
@@ -113,11 +117,27 @@ def test_same_seed_same_losses(data):
 
 def test_cli_runs_are_reproducible(tmp_path, capsys):
     for run in ("a", "b"):
-        assert main(["demo", "--optimizer", "lamb", "--epochs", "1", "--seed", "3",
-                     "--out", str(tmp_path / run), "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "demo",
+                    "--optimizer",
+                    "lamb",
+                    "--epochs",
+                    "1",
+                    "--seed",
+                    "3",
+                    "--out",
+                    str(tmp_path / run),
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
     capsys.readouterr()
-    losses = [json.loads((tmp_path / run / "results.json").read_text())["results"][0]["step_losses"]
-              for run in ("a", "b")]
+    losses = [
+        json.loads((tmp_path / run / "results.json").read_text())["results"][0]["step_losses"] for run in ("a", "b")
+    ]
     assert losses[0] == losses[1]
 
 
@@ -183,11 +203,28 @@ def test_demo_help(capsys, wide_terminal):
         main(["demo", "--help"])
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # undo the description's line breaks
-    for word in ("--optimizers", "--epochs", "--seed", "--out", "--no-progress",
-                 "load_digits", "LinearWarmup", "CosineAnnealingDecay", "ClipGradByGlobalNorm",
-                 "L2Decay", "lamb_weight_decay", "loss_curves.png", "results.json",
-                 "test accuracy", "pip install 'oar[demo]'", "default 10", "default 0",
-                 "./oar-demo-out", ", ".join(KEYS), "adam,lamb,rmsprop"):
+    for word in (
+        "--optimizers",
+        "--epochs",
+        "--seed",
+        "--out",
+        "--no-progress",
+        "load_digits",
+        "LinearWarmup",
+        "CosineAnnealingDecay",
+        "ClipGradByGlobalNorm",
+        "L2Decay",
+        "lamb_weight_decay",
+        "loss_curves.png",
+        "results.json",
+        "test accuracy",
+        "pip install 'oar[demo]'",
+        "default 10",
+        "default 0",
+        "./oar-demo-out",
+        ", ".join(KEYS),
+        "adam,lamb,rmsprop",
+    ):
         assert word in text, word
 
 
@@ -201,20 +238,23 @@ def test_version(capsys):
 
 
 # ---------------------------------------------------------------------------------------------- errors
-@pytest.mark.parametrize("argv", [
-    [],
-    ["nope"],
-    ["demo", "--epochs", "0"],
-    ["demo", "--epochs", "-3"],
-    ["demo", "--epochs", "two"],
-    ["demo", "--optimizer", "nope"],
-    ["demo", "--optimizers", "adam,nope"],
-    ["demo", "--optimizers", ","],
-    ["demo", "--seed", "-1"],
-    ["demo", "--seed", "1.5"],
-    ["demo", "--bogus"],
-    ["demo", "extra"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["nope"],
+        ["demo", "--epochs", "0"],
+        ["demo", "--epochs", "-3"],
+        ["demo", "--epochs", "two"],
+        ["demo", "--optimizer", "nope"],
+        ["demo", "--optimizers", "adam,nope"],
+        ["demo", "--optimizers", ","],
+        ["demo", "--seed", "-1"],
+        ["demo", "--seed", "1.5"],
+        ["demo", "--bogus"],
+        ["demo", "extra"],
+    ],
+)
 def test_bad_options_are_argparse_errors(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
@@ -266,13 +306,21 @@ oar.cli.build_parser()
 heavy = [m for m in ("sklearn", "matplotlib", "oar.bench") if m in sys.modules]  # (torch imports tqdm)
 assert not heavy, heavy
 """
-    proc = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=_env(), check=False, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
 
 
 def test_python_dash_m_oar():
-    proc = subprocess.run([sys.executable, "-m", "oar", "demo", "--epochs", "0"], env=_env(),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "oar", "demo", "--epochs", "0"],
+        env=_env(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "usage: oar demo" in proc.stderr and "positive integer" in proc.stderr
 

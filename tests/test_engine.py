@@ -2,15 +2,16 @@
 compiled engine's bookkeeping (no recompilation when lr changes, buckets per dtype, fallbacks),
 the fused kernels' eligibility and fallbacks, and the auto engine's choice. Shapes are tiny
 except where a fused kernel's thread split is under test: compile time dominates this file."""
+
 from __future__ import annotations
 
 import warnings
 
 import pytest
 import torch
+from algorithm_cases import ENGINE_CONFIGS, KERNEL_CONFIGS, property_kwargs
 
 import oar
-from algorithm_cases import ENGINE_CONFIGS, KERNEL_CONFIGS, property_kwargs
 from oar import engine as E
 from oar.engine import auto as A
 from oar.engine import compiled as C
@@ -22,9 +23,9 @@ pytestmark = pytest.mark.skipif(
 
 DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 TOL = {
-    torch.float32: dict(rtol=1e-5, atol=1e-6),
-    torch.float64: dict(rtol=1e-12, atol=1e-13),
-    torch.bfloat16: dict(rtol=1e-2, atol=1e-2),  # rounded copies of float32 masters
+    torch.float32: {"rtol": 1e-5, "atol": 1e-6},
+    torch.float64: {"rtol": 1e-12, "atol": 1e-13},
+    torch.bfloat16: {"rtol": 1e-2, "atol": 1e-2},  # rounded copies of float32 masters
 }
 
 ALGORITHMS = {a.name: a for a in oar.algorithms.algorithms()}
@@ -40,8 +41,7 @@ def _dtypes(algo, dtypes=DTYPES):
 def _params(dtypes, seed=0):
     g = torch.Generator().manual_seed(seed)
     shapes = [(4, 3), (5,)]
-    return [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_()
-            for dt in dtypes for s in shapes]
+    return [torch.randn(s, generator=g, dtype=torch.float64).to(dt).requires_grad_() for dt in dtypes for s in shapes]
 
 
 def _grads(params, step):
@@ -56,7 +56,7 @@ def _run(cls, kwargs, engine, dtypes, steps=3, lrs=(0.05, 0.02, 0.07)):
     opt = cls(params, learning_rate=lrs[0], engine=engine, **kwargs)
     compiles = []
     for k in range(steps):
-        for p, g in zip(params, _grads(params, k)):
+        for p, g in zip(params, _grads(params, k), strict=False):
             p.grad = g
         opt.set_lr(lrs[k % len(lrs)])
         before = C.stats().get("compiles", 0)
@@ -81,7 +81,7 @@ def _close(a, b, key=""):
 
 
 def _assert_same(params_a, opt_a, params_b, opt_b):
-    for pa, pb in zip(params_a, params_b):
+    for pa, pb in zip(params_a, params_b, strict=False):
         _close(pa.detach(), pb.detach(), "param")
         sa, sb = opt_a.state[pa], opt_b.state[pb]
         assert sa.keys() == sb.keys()
@@ -114,15 +114,22 @@ def test_lamb_excluded_params_in_a_group_of_several_chunks():
     """Per-param hyper-parameters (LAMB's weight decay switched off by
     exclude_from_weight_decay_fn) are per-param rows of the hyper buffer; a group of more params
     than one compiled function takes (``_CHUNK``) is split across several."""
+
     def run(engine):
         params = _params((torch.float32,) * ((C._CHUNK + 2) // 2), seed=3)
-        opt = oar.Lamb(params, learning_rate=0.01, lamb_weight_decay=0.1, engine=engine,
-                       exclude_from_weight_decay_fn=lambda p: p.ndim == 1)
+        opt = oar.Lamb(
+            params,
+            learning_rate=0.01,
+            lamb_weight_decay=0.1,
+            engine=engine,
+            exclude_from_weight_decay_fn=lambda p: p.ndim == 1,
+        )
         for k in range(2):
-            for p, g in zip(params, _grads(params, k)):
+            for p, g in zip(params, _grads(params, k), strict=False):
                 p.grad = g
             opt.step()
         return params, opt
+
     _assert_same(*run("eager"), *run("compiled"))
 
 
@@ -142,18 +149,19 @@ def test_compiled_is_reused_across_groups_and_optimizers():
 
 def test_sparse_grad_falls_back_to_eager():
     """A sparse grad (and a param the compiler may not see) runs eagerly beside compiled ones."""
+
     def run(engine):
         torch.manual_seed(0)
         dense = torch.randn(4, 3, requires_grad=True)
         emb = torch.randn(6, 3, requires_grad=True)
         opt = oar.Adam([dense, emb], learning_rate=0.05, engine=engine)
-        for k in range(2):
+        for _k in range(2):
             dense.grad = torch.randn(4, 3)
             idx = torch.tensor([[0, 2, 2]])
-            emb.grad = torch.sparse_coo_tensor(idx, torch.randn(3, 3), (6, 3),
-                                               check_invariants=True)
+            emb.grad = torch.sparse_coo_tensor(idx, torch.randn(3, 3), (6, 3), check_invariants=True)
             opt.step()
         return [dense, emb], opt
+
     before = C.stats().get("eager_params", 0)
     got = run("compiled")
     assert C.stats().get("eager_params", 0) - before == 2
@@ -187,7 +195,7 @@ def test_flag_change_compiles_a_new_function():
         for o in (opt, ref_opt):
             o.param_groups[0]["lazy_mode"] = bool(k)
         for ps in (params, ref):
-            for p, g in zip(ps, _grads(ps, k)):
+            for p, g in zip(ps, _grads(ps, k), strict=False):
                 p.grad = g
         opt.step()
         ref_opt.step()
@@ -198,7 +206,7 @@ def test_auto_small_group_stays_eager(monkeypatch):
     monkeypatch.setattr(F, "_kernels", {})  # the unfused path (Adam has a fused kernel)
     params = _params((torch.float32,))
     opt = oar.Adam(params, learning_rate=0.05)
-    for p, g in zip(params, _grads(params, 0)):
+    for p, g in zip(params, _grads(params, 0), strict=False):
         p.grad = g
     before = C.stats().get("compiles", 0)
     opt.step()
@@ -213,7 +221,7 @@ def test_auto_compiles_once_compiling_has_paid(monkeypatch):
     monkeypatch.setattr(A, "MIN_NUMEL", 0)
     monkeypatch.setattr(A, "COLD_BASE_S", 0.0)
     monkeypatch.setattr(A, "COLD_PER_PARAM_S", 0.0)
-    monkeypatch.setattr(A, "_read_history", lambda: {})
+    monkeypatch.setattr(A, "_read_history", dict)
     monkeypatch.setattr(A, "_record", lambda digest, seconds: None)
     got, got_opt, _ = _run(oar.Adam, {}, "auto", (torch.float32,))
     ref, ref_opt, _ = _run(oar.Adam, {}, "eager", (torch.float32,))
@@ -243,6 +251,7 @@ def test_no_param_sized_allocation_per_step():
         params[0].grad = torch.randn(256, 256)
         opt.step()
     from torch.profiler import ProfilerActivity, profile
+
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         opt.step()
     biggest = max((e.cpu_memory_usage for e in prof.events()), default=0)
@@ -273,7 +282,7 @@ def test_inside_torch_compile_the_rule_is_traced_eagerly():
     opt = oar.Adam(params, learning_rate=0.05, engine="compiled")
     ref_opt = oar.Adam(ref, learning_rate=0.05, engine="eager")
     for ps in (params, ref):
-        for p, g in zip(ps, _grads(ps, 0)):
+        for p, g in zip(ps, _grads(ps, 0), strict=False):
             p.grad = g
     before = C.stats().get("compiles", 0)
     torch.compile(opt.step, backend="eager")()
@@ -285,8 +294,12 @@ def test_inside_torch_compile_the_rule_is_traced_eagerly():
 # ---------------------------------------------------------------- the fused engine
 
 #: "<key>[<i>]" -> (algorithm, options), for every algorithm that has a fused kernel
-FUSED_CONFIGS = {f"{a.key}[{i}]": (a, kw) for a in ALGORITHMS.values() if F.kernel_for(a.rule)
-                 for i, kw in enumerate(KERNEL_CONFIGS[a.name])}
+FUSED_CONFIGS = {
+    f"{a.key}[{i}]": (a, kw)
+    for a in ALGORITHMS.values()
+    if F.kernel_for(a.rule)
+    for i, kw in enumerate(KERNEL_CONFIGS[a.name])
+}
 # 72k elements: two threads split the group inside the first tensor, pieces of 4096 end inside
 # tensors, and one-element and empty tensors sit between.
 FUSED_SHAPES = [(257, 263), (1,), (0,), (4097,), (3, 1)]
@@ -306,9 +319,9 @@ def _run_shapes(cls, kwargs, engine, dtype, shapes, steps=3):
     return params, opt
 
 
-@pytest.mark.parametrize("name,dtype", [
-    (name, dtype) for name, (algo, _) in FUSED_CONFIGS.items() for dtype in _dtypes(algo)
-])
+@pytest.mark.parametrize(
+    "name,dtype", [(name, dtype) for name, (algo, _) in FUSED_CONFIGS.items() for dtype in _dtypes(algo)]
+)
 def test_fused_kernel_matches_eager_across_thread_and_piece_boundaries(name, dtype):
     """bfloat16 params are updated through their float32 master weight."""
     algo, kwargs = FUSED_CONFIGS[name]
@@ -324,6 +337,7 @@ def test_fused_kernel_matches_eager_across_thread_and_piece_boundaries(name, dty
 def test_fused_hands_what_it_cannot_run_to_the_fallback():
     """Amsgrad (no kernel for it), a non-contiguous param, a sparse grad and a grad of another
     dtype take the fallback engine, beside params the kernel runs; results are eager's."""
+
     def run(engine, amsgrad):
         g = torch.Generator().manual_seed(11)
         dense = torch.randn(6, 5, generator=g).requires_grad_()
@@ -335,8 +349,9 @@ def test_fused_hands_what_it_cannot_run_to_the_fallback():
         for _ in range(2):
             dense.grad = torch.randn(6, 5, generator=g)
             strided.grad = torch.randn(6, 5, generator=g)
-            emb.grad = torch.sparse_coo_tensor(torch.tensor([[0, 2, 2]]), torch.randn(3, 3, generator=g),
-                                               (6, 3), check_invariants=True)
+            emb.grad = torch.sparse_coo_tensor(
+                torch.tensor([[0, 2, 2]]), torch.randn(3, 3, generator=g), (6, 3), check_invariants=True
+            )
             other.grad = torch.randn(4, generator=g).to(torch.float64)
             opt.step()
         return params, opt
@@ -380,8 +395,8 @@ def test_auto_runs_the_fused_kernel_without_compiling():
     _assert_same(*_run_shapes(oar.Lamb, {}, "eager", torch.float32, FUSED_SHAPES), *got)
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @settings(max_examples=30, deadline=None)
@@ -423,7 +438,7 @@ def test_auto_builds_the_kernel_in_the_background_on_a_cold_cache(monkeypatch, t
     fused_counts = []
     for k in range(3):
         for ps in (params, ref):
-            for p, g in zip(ps, _grads(ps, k)):
+            for p, g in zip(ps, _grads(ps, k), strict=False):
                 p.grad = g
         before = F.stats().get("fused_params", 0)
         opt.step()
@@ -442,15 +457,18 @@ def test_auto_builds_the_kernel_in_the_background_on_a_cold_cache(monkeypatch, t
 def test_two_fused_optimizers_over_the_same_params_keep_their_own_plans():
     """Alternating steps of three optimizers over the same params: each keeps its own plan (none
     is rebuilt at a later step) and state, and the results are eager's."""
+
     def run(engine, rounds):
         params = _params((torch.float32, torch.float64), seed=9)
-        opts = (oar.Adam(params, learning_rate=0.05, engine=engine),
-                oar.RMSProp(params, learning_rate=0.01, momentum=0.5, engine=engine),
-                oar.Adam(params, learning_rate=0.02, engine=engine))
+        opts = (
+            oar.Adam(params, learning_rate=0.05, engine=engine),
+            oar.RMSProp(params, learning_rate=0.01, momentum=0.5, engine=engine),
+            oar.Adam(params, learning_rate=0.02, engine=engine),
+        )
         plans = []
         for k in range(rounds):
             for opt in opts:
-                for p, g in zip(params, _grads(params, k)):
+                for p, g in zip(params, _grads(params, k), strict=False):
                     p.grad = g
                 opt.step()
             plans.append({key: plan for key, plan in F._plans.items() if key[1] == tuple(map(id, params))})
@@ -460,7 +478,7 @@ def test_two_fused_optimizers_over_the_same_params_keep_their_own_plans():
     assert len(plans[0]) == 3
     assert all(p.keys() == plans[0].keys() and all(p[k] is plans[0][k] for k in p) for p in plans)
     ref, ref_opts, _ = run("eager", 3)
-    for ro, go in zip(ref_opts, got_opts):
+    for ro, go in zip(ref_opts, got_opts, strict=False):
         _assert_same(ref, ro, got, go)
 
 
@@ -483,7 +501,7 @@ def test_lamb_exclude_fn_is_called_once_per_param_per_step():
     calls = []
     opt = oar.Lamb(params, learning_rate=0.01, exclude_from_weight_decay_fn=lambda p: calls.append(p) or p.ndim == 1)
     for k in range(2):
-        for p, g in zip(params, _grads(params, k)):
+        for p, g in zip(params, _grads(params, k), strict=False):
             p.grad = g
         opt.step()
     assert len(calls) == 2 * len(params)
@@ -509,11 +527,11 @@ def test_kernel_allocation_failure_raises_memory_error_and_changes_nothing(monke
     the step raises MemoryError, never a silent no-op."""
     params = _params((torch.float32,))
     opt = oar.Adam(params, learning_rate=0.05, engine="fused")
-    for p, g in zip(params, _grads(params, 0)):
+    for p, g in zip(params, _grads(params, 0), strict=False):
         p.grad = g
     before = [p.detach().clone() for p in params]
     for key in [k for k in F._fns if k[1] is torch.float32]:
         monkeypatch.setitem(F._fns, key, lambda *args: 12)  # OAR_ENOMEM
     with pytest.raises(MemoryError, match="could not allocate"):
         opt.step()
-    assert all(torch.equal(p, b) for p, b in zip(params, before))
+    assert all(torch.equal(p, b) for p, b in zip(params, before, strict=False))

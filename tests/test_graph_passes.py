@@ -1,12 +1,13 @@
 """The compiled engine's graph passes (oar.engine.graph_passes) on toy FX graphs: each rewrite
 happens where it should, nowhere else, and the rewritten graph (run eagerly, no inductor)
 computes what the traced function computes, to float rounding."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
-import torch.fx as fx
+from torch import fx
 
 from oar.engine import graph_passes as G
 from oar.engine import torch_private as P
@@ -44,6 +45,7 @@ def _run(gm: Callable[..., object], inputs: list[torch.Tensor]) -> tuple[list[to
 
 # ---------------------------------------------------------------- reciprocal_scalar_divisions
 
+
 def test_division_by_a_one_element_tensor_becomes_a_product_with_its_reciprocal():
     def f(x, s, y):
         return x / s, x / y, s / s  # only the first divides many elements by one
@@ -55,7 +57,7 @@ def test_division_by_a_one_element_tensor_becomes_a_product_with_its_reciprocal(
     assert targets.count(aten.div.Tensor) == 2
     assert targets.count(aten.reciprocal.default) == 1 and aten.mul.Tensor in targets
     got = _run(gm, _inputs(0, (16,), (1,), (16,)))[1]
-    for a, b in zip(ref, got):
+    for a, b in zip(ref, got, strict=False):
         torch.testing.assert_close(a, b, rtol=2e-7, atol=0)
 
 
@@ -68,10 +70,11 @@ def test_reciprocal_pass_leaves_a_graph_without_scalar_divisions_unchanged():
 
 # ---------------------------------------------------------------- hoist_scalars
 
+
 def test_costly_scalars_feeding_elementwise_loops_become_outputs():
     def f(x, s):
         x.mul_(torch.sqrt(1 + s))  # sqrt of a scalar: costly, feeds the loop
-        x.add_(s * 2)              # cheap scalar arithmetic: stays inline
+        x.add_(s * 2)  # cheap scalar arithmetic: stays inline
 
     gm = _trace(f, (16,), (1,))
     G.hoist_scalars(gm)
@@ -79,7 +82,7 @@ def test_costly_scalars_feeding_elementwise_loops_become_outputs():
     hoisted = list(out.args[0])
     assert [P.op_name(n.target) for n in hoisted] == ["sqrt"]
     ref_inputs = _inputs(1, (16,), (1,))
-    (x, s), _ = _run(gm, ref_inputs)
+    (x, _s), _ = _run(gm, ref_inputs)
     x_ref, s_ref = ref_inputs
     torch.testing.assert_close(x, x_ref * torch.sqrt(1 + s_ref) + s_ref * 2)
 
@@ -95,6 +98,7 @@ def test_scalars_used_only_by_scalars_are_not_hoisted():
 
 
 # ---------------------------------------------------------------- split_at_reductions
+
 
 def _trust_ratio_step(p, g, m):
     """A LAMB-like step: a moment update, then an update scaled by a ratio of two norms."""
@@ -117,7 +121,7 @@ def test_a_step_with_whole_tensor_norms_splits_into_two_graphs_with_the_same_res
     inputs = _inputs(2, *shapes)
     ref, _ = _run(gm, inputs)
     got, _ = _run(TwoPass(gm_a, gm_b, extra), inputs)
-    for a, b in zip(ref, got):
+    for a, b in zip(ref, got, strict=False):
         torch.testing.assert_close(a, b)
     assert not torch.equal(got[0], inputs[0]) and not torch.equal(got[2], inputs[2])
 
@@ -168,7 +172,7 @@ def test_the_lamb_rule_passes_and_split_match_the_eager_rule():
     tensors[4:6] = [torch.tensor([0.9]), torch.tensor([0.999])]
     got, _ = _run(TwoPass(*split), tensors + [torch.tensor(values, dtype=torch.float64)])
     ref = [t.clone() for t in tensors]
-    state = dict(zip(layout[0], ref[2:]))
-    apply_rule(lamb_update, ref[0], ref[1], state, dict(zip(names, values), always_adapt=False))
-    for a, b in zip(ref, got):
+    state = dict(zip(layout[0], ref[2:], strict=False))
+    apply_rule(lamb_update, ref[0], ref[1], state, dict(zip(names, values, strict=False), always_adapt=False))
+    for a, b in zip(ref, got, strict=False):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -1,6 +1,7 @@
 """oar optimizers and schedulers inside the trainers people run: PyTorch Lightning and Hugging Face
 ``transformers.Trainer``, each with a resume from a checkpoint that must continue exactly as an
 uninterrupted run (the ``integrations`` extra installs both, with the torch pin)."""
+
 from __future__ import annotations
 
 import logging
@@ -41,13 +42,20 @@ class _Regression(lightning.LightningModule):
     def configure_optimizers(self):
         if self.scheduler_kind == "plateau":
             sched = oar.lr.ReduceOnPlateau(0.05, patience=0, factor=0.5)
-            opt = oar.Lamb(learning_rate=sched, parameters=self.parameters(), lamb_weight_decay=0.01,
-                           grad_clip=oar.ClipGradByGlobalNorm(1.0))
-            return {"optimizer": opt,
-                    "lr_scheduler": {"scheduler": sched, "interval": "step", "monitor": "loss"}}
+            opt = oar.Lamb(
+                learning_rate=sched,
+                parameters=self.parameters(),
+                lamb_weight_decay=0.01,
+                grad_clip=oar.ClipGradByGlobalNorm(1.0),
+            )
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "monitor": "loss"}}
         sched = oar.lr.LinearWarmup(oar.lr.CosineAnnealingDecay(0.05, T_max=STEPS), 3, 0.0, 0.05)
-        opt = oar.Lamb(learning_rate=sched, parameters=self.parameters(), lamb_weight_decay=0.01,
-                       grad_clip=oar.ClipGradByGlobalNorm(1.0))
+        opt = oar.Lamb(
+            learning_rate=sched,
+            parameters=self.parameters(),
+            lamb_weight_decay=0.01,
+            grad_clip=oar.ClipGradByGlobalNorm(1.0),
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
@@ -60,9 +68,16 @@ def _loader():
 
 def _trainer(root, max_steps, **kw):
     return lightning.Trainer(
-        default_root_dir=str(root), max_steps=max_steps, accelerator="cpu", devices=1, logger=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-        deterministic=True, **kw,
+        default_root_dir=str(root),
+        max_steps=max_steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=True,
+        **kw,
     )
 
 
@@ -100,8 +115,15 @@ def test_lightning_trains_and_resumes_with_oar(tmp_path, kind):
 # ---------------------------------------------------------------------------------------------- Hugging Face
 def _tiny_bert():
     config = transformers.BertConfig(
-        vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-        max_position_embeddings=16, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, num_labels=2,
+        vocab_size=40,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        num_labels=2,
     )
     torch.manual_seed(0)
     return transformers.BertForSequenceClassification(config)
@@ -126,12 +148,24 @@ def _hf_run(out_dir, max_steps, resume=None):
     for name, p in model.named_parameters():
         (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(p)
     sched = oar.lr.LinearWarmup(oar.lr.PolynomialDecay(1e-3, decay_steps=STEPS, end_lr=0.0), 2, 0.0, 1e-3)
-    opt = oar.AdamW(learning_rate=sched, parameters=[{"params": decay}, {"params": no_decay, "weight_decay": 0.0}],
-                    weight_decay=0.01)
+    opt = oar.AdamW(
+        learning_rate=sched,
+        parameters=[{"params": decay}, {"params": no_decay, "weight_decay": 0.0}],
+        weight_decay=0.01,
+    )
     args = transformers.TrainingArguments(
-        output_dir=str(out_dir), max_steps=max_steps, per_device_train_batch_size=8, save_steps=HALF,
-        save_strategy="steps", logging_steps=1, report_to=[], use_cpu=True, seed=0, data_seed=0,
-        dataloader_num_workers=0, disable_tqdm=True,
+        output_dir=str(out_dir),
+        max_steps=max_steps,
+        per_device_train_batch_size=8,
+        save_steps=HALF,
+        save_strategy="steps",
+        logging_steps=1,
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        data_seed=0,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
     )
     trainer = transformers.Trainer(model=model, args=args, train_dataset=_Tokens(), optimizers=(opt, sched))
     trainer.train(resume_from_checkpoint=resume)

@@ -11,6 +11,7 @@ ValueError (the unpickler's UnsafePickleError for a malicious file) and change n
 
 Runtime: about 25 s (2 cores), most of it importing Paddle and building oar's kernels.
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,10 +25,10 @@ import torch
 
 paddle = pytest.importorskip("paddle")
 
-from algorithm_cases import ENTRIES  # noqa: E402
+from algorithm_cases import ENTRIES
 
-import oar  # noqa: E402
-from oar.interop import paddle as interop  # noqa: E402
+import oar
+from oar.interop import paddle as interop
 
 ALGORITHMS = [a.name for a in oar.algorithms.algorithms()]
 K, N = 3, 3  # steps before the checkpoint, steps after it
@@ -114,8 +115,9 @@ def train(side: str, net, opt, scheduler, steps: int) -> None:
 
 def torch_arrays(net) -> dict[str, np.ndarray]:
     """The torch model's params in Paddle's layout (Linear weights transposed)."""
-    return {k: (v.detach().numpy().T if v.ndim == 2 else v.detach().numpy()).copy()
-            for k, v in net.state_dict().items()}
+    return {
+        k: (v.detach().numpy().T if v.ndim == 2 else v.detach().numpy()).copy() for k, v in net.state_dict().items()
+    }
 
 
 def paddle_arrays(net) -> dict[str, np.ndarray]:
@@ -219,8 +221,9 @@ def test_other_layers_and_bfloat16_round_trip_through_paddle(tmp_path):
             self.emb = torch.nn.Embedding(5, 4)
             self.conv = torch.nn.Conv1d(4, 3, 2)
             self.norm = torch.nn.LayerNorm(3)
-            self.head = torch.nn.Sequential(torch.nn.Linear(3, 2, bias=False), torch.nn.GroupNorm(1, 2),
-                                            torch.nn.Linear(2, 2))
+            self.head = torch.nn.Sequential(
+                torch.nn.Linear(3, 2, bias=False), torch.nn.GroupNorm(1, 2), torch.nn.Linear(2, 2)
+            )
 
     class PaddleNet(paddle.nn.Layer):
         def __init__(self):
@@ -228,16 +231,18 @@ def test_other_layers_and_bfloat16_round_trip_through_paddle(tmp_path):
             self.emb = paddle.nn.Embedding(5, 4)
             self.conv = paddle.nn.Conv1D(4, 3, 2)
             self.norm = paddle.nn.LayerNorm(3)
-            self.head = paddle.nn.Sequential(paddle.nn.Linear(3, 2, bias_attr=False), paddle.nn.GroupNorm(1, 2),
-                                             paddle.nn.Linear(2, 2))
+            self.head = paddle.nn.Sequential(
+                paddle.nn.Linear(3, 2, bias_attr=False), paddle.nn.GroupNorm(1, 2), paddle.nn.Linear(2, 2)
+            )
 
     linear = {"head.0.weight", "head.2.weight"}  # [out, in] in torch, [in, out] in Paddle
 
     def assert_same_values(pnet, tnet):
         ours = {k: v.detach().float().numpy() for k, v in tnet.state_dict().items()}
         for key, value in pnet.state_dict().items():
-            np.testing.assert_array_equal(ours[key].T if key in linear else ours[key],
-                                          value.astype("float32").numpy(), err_msg=key)
+            np.testing.assert_array_equal(
+                ours[key].T if key in linear else ours[key], value.astype("float32").numpy(), err_msg=key
+            )
 
     with paddle.utils.unique_name.guard():
         pnet = PaddleNet()
@@ -356,8 +361,11 @@ BAD = {  # which file, change, what the message names
     "opt missing key": ("opt", _del(W0 + "moment2_0"), W0 + "moment2_0"),
     "opt extra key": ("opt", _set(W0 + "velocity_0", lambda: paddle.ones([4, 8])), W0 + "velocity_0"),
     "opt duplicate key": ("opt", _set(W0 + "moment1_1", lambda: paddle.ones([4, 8])), W0 + "moment1_1"),
-    "opt wrong shape": ("opt", _set("linear_1.w_0_ckpt_moment1_0", lambda: paddle.ones([2, 8])),
-                        "linear_1.w_0_ckpt_moment1_0"),
+    "opt wrong shape": (
+        "opt",
+        _set("linear_1.w_0_ckpt_moment1_0", lambda: paddle.ones([2, 8])),
+        "linear_1.w_0_ckpt_moment1_0",
+    ),
     "opt no scheduler": ("opt", _del("LR_Scheduler"), "LR_Scheduler"),
     "opt bad scheduler": ("opt", lambda d: d["LR_Scheduler"].pop("last_epoch"), "last_epoch"),
 }
@@ -435,9 +443,11 @@ def test_unpickler_admits_paddles_formats_only(tmp_path):
         def __reduce__(self):
             return self.reduced
 
-    for obj, refused in ((Reduce(eval, ("1+1",)), "builtins.eval"),
-                         (Reduce(__import__("_codecs").encode, ("x", "rot13")), "rot13"),
-                         (np.array([1, "a"], dtype=object), "dtype object")):
+    for obj, refused in (
+        (Reduce(eval, ("1+1",)), "builtins.eval"),
+        (Reduce(__import__("_codecs").encode, ("x", "rot13")), "rot13"),
+        (np.array([1, "a"], dtype=object), "dtype object"),
+    ):
         with open(tmp_path / "bad", "wb") as f:
             pickle.dump({"w": obj}, f, protocol=4)
         with pytest.raises(interop.UnsafePickleError, match=refused):

@@ -1,4 +1,5 @@
 """oar.lr side by side with real Paddle 3.3.1 ``paddle.optimizer.lr``."""
+
 from __future__ import annotations
 
 import copy
@@ -24,7 +25,7 @@ from lr_harness import (
 HYP = settings(max_examples=25, deadline=None, derandomize=True)
 
 
-from lr_cases import BASE as CASES  # noqa: E402
+from lr_cases import BASE as CASES
 
 # ---------------------------------------------------------------------------------------------- sequences
 
@@ -258,7 +259,7 @@ def test_accepted_number_types_like_paddle():
     import numpy as np
 
     for lr in (True, 3, np.float64(0.25), float("nan"), 0.0):
-        run_pair(lambda M: M.StepDecay(lr, 2), steps=5)
+        run_pair(lambda M, lr=lr: M.StepDecay(lr, 2), steps=5)
     for make in (lambda M: M.StepDecay(np.float32(0.1), 2), lambda M: M.StepDecay(torch.tensor(0.1), 2)):
         with pytest.raises(TypeError):
             make(O)
@@ -275,7 +276,7 @@ def _custom(M):
             super().__init__(learning_rate, last_epoch, verbose)
 
         def get_lr(self):
-            return self.base_lr * 0.5 ** self.last_epoch
+            return self.base_lr * 0.5**self.last_epoch
 
     return Halving
 
@@ -367,9 +368,12 @@ def test_deepcopy_and_pickle_carry_no_listeners():
         for c in (copy.deepcopy(s), pickle.loads(pickle.dumps(s)), copy.copy(s)):
             assert c._listeners == []
             assert c.state_dict() == s.state_dict()
-            if isinstance(getattr(c, "learning_rate", None), O.LRScheduler) and c is not s:
-                if c.learning_rate is not s.learning_rate:
-                    assert c.learning_rate._listeners == []
+            if (
+                isinstance(getattr(c, "learning_rate", None), O.LRScheduler)
+                and c is not s
+                and c.learning_rate is not s.learning_rate
+            ):
+                assert c.learning_rate._listeners == []
         d = copy.deepcopy(s)
         for _ in range(20):
             d.step()

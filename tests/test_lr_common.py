@@ -3,6 +3,7 @@ sequence of ``step()`` from several ``last_epoch``, ``step(epoch)`` jumps forwar
 (the same exception where Paddle raises one), ``verbose`` output, state keys, ``state_dict`` round
 trips in the middle of a run (ours→ours, Paddle's→ours, ours→Paddle), ``torch.save`` /
 ``torch.load(weights_only=True)``, and copies and pickles continuing identically."""
+
 from __future__ import annotations
 
 import copy
@@ -18,8 +19,41 @@ from lr_harness import O, P, assert_state, paddle_view, run_pair, sd_equal, step
 # CosineAnnealingWarmRestarts: its own file checks T_cur / T_i at every step, and its resume from
 # oar's dict deliberately differs from Paddle's (oar saves T_cur / T_i; Paddle forgets them).
 STEPPED = sorted(n for n in ALL if n not in RESTARTS)
-EPOCHS = [3, 3, 0, 17, 9, 10, 11, 40, 2, 100, 7, 21, 20, 19, 1, 5, 60, 31, 30, 29, 13, 26, 39,
-          250, 399, 400, 401, 449, 450, 451, 12, -2, 6]
+EPOCHS = [
+    3,
+    3,
+    0,
+    17,
+    9,
+    10,
+    11,
+    40,
+    2,
+    100,
+    7,
+    21,
+    20,
+    19,
+    1,
+    5,
+    60,
+    31,
+    30,
+    29,
+    13,
+    26,
+    39,
+    250,
+    399,
+    400,
+    401,
+    449,
+    450,
+    451,
+    12,
+    -2,
+    6,
+]
 
 
 def _quiet(fn):

@@ -1,4 +1,5 @@
 """oar.lr OneCycleLR, CyclicLR and LinearLR side by side with real Paddle 3.3.1 ``paddle.optimizer.lr``."""
+
 from __future__ import annotations
 
 import inspect
@@ -24,8 +25,8 @@ from lr_harness import (
 HYP = settings(max_examples=25, deadline=None, derandomize=True)
 
 
-from lr_cases import CYCLIC as CASES  # noqa: E402
-from lr_cases import _decay, _halve  # noqa: E402
+from lr_cases import CYCLIC as CASES
+from lr_cases import _decay, _halve
 
 ONECYCLE = sorted(n for n in CASES if n.startswith("onecycle"))
 CYCLIC = sorted(n for n in CASES if n.startswith("cyclic"))
@@ -113,6 +114,7 @@ def test_linear_lr_explicit_epoch_applies_one_recursive_factor_like_paddle():
 @pytest.mark.parametrize("total", [1, 2, 3, 7, 10, 33])
 def test_onecycle_short_runs_and_past_total_steps_raise_like_paddle(three_phase, anneal, total):
     for pct in (0.0, 0.15, 0.3, 0.45):
+
         def make(M, pct=pct):
             return M.OneCycleLR(0.8, total, phase_pct=pct, anneal_strategy=anneal, three_phase=three_phase)
 

@@ -1,5 +1,6 @@
 """oar.lr decay schedulers (PiecewiseDecay, NaturalExpDecay, InverseTimeDecay, PolynomialDecay, ExponentialDecay,
 MultiStepDecay, LambdaDecay, MultiplicativeDecay) side by side with real Paddle 3.3.1 ``paddle.optimizer.lr``."""
+
 from __future__ import annotations
 
 import copy
@@ -35,8 +36,8 @@ NAMES = [
 ]
 
 
-from lr_cases import DECAY as CASES  # noqa: E402
-from lr_cases import DECAY_WRAPPED as WRAPPED  # noqa: E402
+from lr_cases import DECAY as CASES
+from lr_cases import DECAY_WRAPPED as WRAPPED
 
 # MultiplicativeDecay has no float epoch (range() of a float: TypeError in Paddle too)
 FLOAT_EPOCH_CASES = sorted(n for n in CASES if "multiplicative" not in n)
@@ -46,9 +47,10 @@ FLOAT_EPOCH_CASES = sorted(n for n in CASES if "multiplicative" not in n)
 @pytest.mark.parametrize("name", NAMES)
 def test_exported_with_paddle_signature(name):
     assert name in O.__all__
-    assert inspect.signature(getattr(O, name).__init__).parameters.keys() == inspect.signature(
-        getattr(P, name).__init__
-    ).parameters.keys()
+    assert (
+        inspect.signature(getattr(O, name).__init__).parameters.keys()
+        == inspect.signature(getattr(P, name).__init__).parameters.keys()
+    )
     po = inspect.signature(getattr(O, name).__init__).parameters
     pp = inspect.signature(getattr(P, name).__init__).parameters
     for key in pp:
@@ -126,7 +128,7 @@ def test_negative_epochs_match_paddle():
     # to a power below (a complex lr for a non-integer power)
     names = [n for n in sorted(CASES) if not n.startswith("warmup_")]
     for name in names:
-        make = lambda M, name=name: CASES[name](M, last_epoch=-3)  # noqa: E731
+        make = lambda M, name=name: CASES[name](M, last_epoch=-3)
         eo, ep = raised(make, O), raised(make, P)
         assert type(eo) is type(ep), (name, eo, ep)
         o, p = CASES[name](O), CASES[name](P)
@@ -140,6 +142,7 @@ def test_negative_epochs_match_paddle():
 def test_polynomial_cycle_negative_epochs_like_paddle():
     for power in (0.5, 2, 1.0):
         for e in (-5, -10, -16, -25, -31):
+
             def make(M, e=e, power=power):
                 return M.PolynomialDecay(0.1, 10, 0.001, power, cycle=True, last_epoch=e - 1)
 
@@ -212,7 +215,7 @@ def test_lambda_errors_propagate_like_paddle():
 
 def test_piecewise_bad_boundary_fails_at_step_like_paddle():
     # a boundary that cannot be compared with the epoch only fails once a step reaches it
-    make = lambda M: M.PiecewiseDecay([1, "a", 5], [0.3, 0.2, 0.1, 0.0])  # noqa: E731
+    make = lambda M: M.PiecewiseDecay([1, "a", 5], [0.3, 0.2, 0.1, 0.0])
     o, p = make(O), make(P)
     assert_state(o, p)
     eo, ep = raised(lambda M: o.step(), O), raised(lambda M: p.step(), P)

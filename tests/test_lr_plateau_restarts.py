@@ -1,5 +1,6 @@
 """oar.lr ReduceOnPlateau and CosineAnnealingWarmRestarts side by side with real Paddle 3.3.1
 ``paddle.optimizer.lr``: every metric sequence, epoch and state is driven through both and compared."""
+
 from __future__ import annotations
 
 import copy
@@ -63,10 +64,14 @@ def sequence(kind: str, seed: int, n: int = N_STEPS) -> np.ndarray:
     if kind == "increasing":
         return np.log1p(t) + 0.1 * rng.standard_normal(n)
     if kind == "mixed":  # decreasing, plateau, increasing, negative values, zero crossings
-        return np.concatenate([
-            np.linspace(2.0, 0.0, n // 4), np.zeros(n // 4) + 1e-3 * rng.standard_normal(n // 4),
-            np.linspace(-1.0, 1.0, n // 4), -np.abs(rng.standard_normal(n - 3 * (n // 4))),
-        ])
+        return np.concatenate(
+            [
+                np.linspace(2.0, 0.0, n // 4),
+                np.zeros(n // 4) + 1e-3 * rng.standard_normal(n // 4),
+                np.linspace(-1.0, 1.0, n // 4),
+                -np.abs(rng.standard_normal(n - 3 * (n // 4))),
+            ]
+        )
     raise ValueError(kind)
 
 
@@ -78,7 +83,7 @@ def _tensor(M, v, dtype: str, shape: tuple[int, ...]):
 
 METRIC_TYPES = {
     "float": lambda M, v: float(v),
-    "int": lambda M, v: int(round(float(v) * 1000)),
+    "int": lambda M, v: round(float(v) * 1000),
     "bool": lambda M, v: bool(v > 0.5),
     "np.float32": lambda M, v: np.float32(v),
     "np.float64": lambda M, v: np.float64(v),
@@ -142,11 +147,11 @@ def drive_rop(o, p, values, to_metric, epochs=None, events=None):
 
 
 CONFIGS = {
-    "cooldown_min_lr": dict(learning_rate=1.0, factor=0.5, patience=3, cooldown=4, min_lr=0.01),
-    "patience0": dict(learning_rate=0.5, factor=0.1, patience=0),
-    "epsilon_blocks": dict(learning_rate=1.0, factor=0.5, patience=2, epsilon=0.05),
-    "int_min_lr": dict(learning_rate=8, factor=0.1, patience=1, cooldown=1, min_lr=1),
-    "defaults": dict(learning_rate=0.1),
+    "cooldown_min_lr": {"learning_rate": 1.0, "factor": 0.5, "patience": 3, "cooldown": 4, "min_lr": 0.01},
+    "patience0": {"learning_rate": 0.5, "factor": 0.1, "patience": 0},
+    "epsilon_blocks": {"learning_rate": 1.0, "factor": 0.5, "patience": 2, "epsilon": 0.05},
+    "int_min_lr": {"learning_rate": 8, "factor": 0.1, "patience": 1, "cooldown": 1, "min_lr": 1},
+    "defaults": {"learning_rate": 0.1},
 }
 
 
@@ -181,7 +186,14 @@ def test_rop_every_metric_type_matches_paddle(mtype, mode, threshold_mode):
     """float32 metrics compare in float32 (tensors, arrays and np.float32 keep their type): a threshold of
     1e-7 puts many comparisons on the last float32 bit."""
     for threshold in (1e-4, 1e-7):
-        kw = dict(mode=mode, threshold_mode=threshold_mode, factor=0.5, patience=2, cooldown=1, threshold=threshold)
+        kw = {
+            "mode": mode,
+            "threshold_mode": threshold_mode,
+            "factor": 0.5,
+            "patience": 2,
+            "cooldown": 1,
+            "threshold": threshold,
+        }
         o, p = O.ReduceOnPlateau(1.0, **kw), P.ReduceOnPlateau(1.0, **kw)
         values = sequence("plateaus", seed=5)
         values = np.where(np.arange(N_STEPS) % 7 == 0, values * (1 - 1e-7), values)  # near-ties
@@ -192,8 +204,18 @@ def test_rop_every_metric_type_matches_paddle(mtype, mode, threshold_mode):
 
 
 def test_rop_mixed_metric_types_in_one_run_match_paddle():
-    kinds = ["float", "tensor_f32_0d", "np.float64", "ndarray_f64_[1]", "tensor_f64_0d", "np.float32",
-             "tensor_f32_[1]", "ndarray_f32_0d", "int", "tensor_f64_[1,1]"]
+    kinds = [
+        "float",
+        "tensor_f32_0d",
+        "np.float64",
+        "ndarray_f64_[1]",
+        "tensor_f64_0d",
+        "np.float32",
+        "tensor_f32_[1]",
+        "ndarray_f32_0d",
+        "int",
+        "tensor_f64_[1,1]",
+    ]
     for mode, threshold_mode in [("min", "rel"), ("max", "abs")]:
         o = O.ReduceOnPlateau(1.0, mode, 0.5, 1, 1e-6, threshold_mode, cooldown=1)
         p = P.ReduceOnPlateau(1.0, mode, 0.5, 1, 1e-6, threshold_mode, cooldown=1)
@@ -204,8 +226,18 @@ def test_rop_mixed_metric_types_in_one_run_match_paddle():
             drive_rop(o, p, [v if mode == "min" else -v], METRIC_TYPES[kind])
 
 
-PAIR_TYPES = ["float", "np.float32", "np.float64", "ndarray_f64_[1]", "ndarray_f32_0d", "ndarray_f32_[1]",
-              "tensor_f32_0d", "tensor_f64_0d", "tensor_f32_[1]", "tensor_f64_[1,1]"]
+PAIR_TYPES = [
+    "float",
+    "np.float32",
+    "np.float64",
+    "ndarray_f64_[1]",
+    "ndarray_f32_0d",
+    "ndarray_f32_[1]",
+    "tensor_f32_0d",
+    "tensor_f64_0d",
+    "tensor_f32_[1]",
+    "tensor_f64_[1,1]",
+]
 
 
 @pytest.mark.parametrize("mode,threshold_mode", [("min", "rel"), ("min", "abs"), ("max", "rel"), ("max", "abs")])
@@ -222,10 +254,15 @@ def test_rop_every_pair_of_metric_types_compares_like_paddle(mode, threshold_mod
                 sign = -1 if mode == "min" else 1
                 bound = best + sign * best * thr if threshold_mode == "rel" else best + sign * thr
                 b32 = np.float32(bound)
-                for cur in (bound, float(b32), float(np.nextafter(b32, np.float32(1e9))),
-                            float(np.nextafter(b32, np.float32(-1e9))), float(np.nextafter(bound, 1e9)),
-                            float(np.nextafter(bound, -1e9))):
-                    kw = dict(mode=mode, threshold_mode=threshold_mode, threshold=thr, patience=5)
+                for cur in (
+                    bound,
+                    float(b32),
+                    float(np.nextafter(b32, np.float32(1e9))),
+                    float(np.nextafter(b32, np.float32(-1e9))),
+                    float(np.nextafter(bound, 1e9)),
+                    float(np.nextafter(bound, -1e9)),
+                ):
+                    kw = {"mode": mode, "threshold_mode": threshold_mode, "threshold": thr, "patience": 5}
                     o, p = O.ReduceOnPlateau(1.0, **kw), P.ReduceOnPlateau(1.0, **kw)
                     drive_rop(o, p, [best], METRIC_TYPES[best_type])
                     drive_rop(o, p, [cur], METRIC_TYPES[cur_type])
@@ -245,11 +282,35 @@ def test_rop_explicit_epochs_match_paddle():
 
 
 def test_rop_attributes_like_paddle():
-    kw = dict(mode="MAX", factor=0.25, patience=4, threshold=0.5, threshold_mode="Abs", cooldown=3, min_lr=0.001,
-              epsilon=1e-3, verbose=True)
+    kw = {
+        "mode": "MAX",
+        "factor": 0.25,
+        "patience": 4,
+        "threshold": 0.5,
+        "threshold_mode": "Abs",
+        "cooldown": 3,
+        "min_lr": 0.001,
+        "epsilon": 1e-3,
+        "verbose": True,
+    }
     o, p = O.ReduceOnPlateau(2, **kw), P.ReduceOnPlateau(2, **kw)
-    for attr in ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "epsilon",
-                 "cooldown_counter", "best", "num_bad_epochs", "base_lr", "last_lr", "last_epoch", "verbose"):
+    for attr in (
+        "mode",
+        "factor",
+        "patience",
+        "threshold",
+        "threshold_mode",
+        "cooldown",
+        "min_lr",
+        "epsilon",
+        "cooldown_counter",
+        "best",
+        "num_bad_epochs",
+        "base_lr",
+        "last_lr",
+        "last_epoch",
+        "verbose",
+    ):
         assert getattr(o, attr) == getattr(p, attr), attr
         assert type(getattr(o, attr)) is type(getattr(p, attr)), attr
     assert o.mode == "max" and o.threshold_mode == "abs"
@@ -284,12 +345,14 @@ def test_rop_tensor_best_is_detached():
 
 
 # ---------------------------------------------------------------------------------------------- state dicts
-@pytest.mark.parametrize("mtype", ["float", "int", "np.float32", "np.float64", "ndarray_f64_[1]", "ndarray_f32_0d",
-                                   "tensor_f32_0d", "tensor_f64_0d"])
+@pytest.mark.parametrize(
+    "mtype",
+    ["float", "int", "np.float32", "np.float64", "ndarray_f64_[1]", "ndarray_f32_0d", "tensor_f32_0d", "tensor_f64_0d"],
+)
 @pytest.mark.parametrize("k", [0, 1, 40, 150])
 def test_rop_state_dict_round_trip(mtype, k):
-    kw = dict(factor=0.5, patience=3, cooldown=5, threshold=1e-3)
-    make = lambda M: M.ReduceOnPlateau(1.0, **kw)  # noqa: E731
+    kw = {"factor": 0.5, "patience": 3, "cooldown": 5, "threshold": 1e-3}
+    make = lambda M: M.ReduceOnPlateau(1.0, **kw)
     to_metric = METRIC_TYPES[mtype]
     values = sequence("mixed", 8)
     o, p = make(O), make(P)
@@ -309,7 +372,7 @@ def test_rop_state_dict_round_trip(mtype, k):
     assert sd_equal(fresh_o.state_dict(), fresh_p.state_dict())
     # a loaded tensor best is a float: continue both sides with the same metrics; the loaded pair must agree,
     # and agree with the uninterrupted pair
-    for v in values[k:k + 100]:
+    for v in values[k : k + 100]:
         for s in (o, fresh_o, fresh_o2):
             s.step(to_metric(O, v))
         for s in (p, fresh_p, fresh_p2):
@@ -345,7 +408,7 @@ def test_rop_state_dict_with_size1_tensor_and_array_best():
 
 @pytest.mark.parametrize("mtype", ["float", "int", "np.float32", "ndarray_f64_[1]", "tensor_f32_[1]", "tensor_f64_0d"])
 def test_rop_state_dict_torch_save_weights_only(mtype):
-    make = lambda M: M.ReduceOnPlateau(1.0, "max", 0.5, 2, cooldown=2)  # noqa: E731
+    make = lambda M: M.ReduceOnPlateau(1.0, "max", 0.5, 2, cooldown=2)
     values = -sequence("noisy_decreasing", 9)
     o = make(O)
     for v in values[:120]:
@@ -497,24 +560,37 @@ def test_rop_bad_arguments_raise_like_paddle(idx):
     decimals=st.sampled_from([None, 1, 3]),
     mtype=st.sampled_from(["float", "np.float32", "tensor_f32_0d", "tensor_f64_0d"]),
 )
-def test_rop_hypothesis(mode, threshold_mode, factor, patience, threshold, cooldown, min_lr, epsilon, kind, seed,
-                        decimals, mtype):
+def test_rop_hypothesis(
+    mode, threshold_mode, factor, patience, threshold, cooldown, min_lr, epsilon, kind, seed, decimals, mtype
+):
     values = sequence(kind, seed)
     if decimals is not None:
         values = np.round(values, decimals)  # exact ties
-    kw = dict(mode=mode, factor=factor, patience=patience, threshold=threshold, threshold_mode=threshold_mode,
-              cooldown=cooldown, min_lr=min_lr, epsilon=epsilon)
+    kw = {
+        "mode": mode,
+        "factor": factor,
+        "patience": patience,
+        "threshold": threshold,
+        "threshold_mode": threshold_mode,
+        "cooldown": cooldown,
+        "min_lr": min_lr,
+        "epsilon": epsilon,
+    }
     o, p = O.ReduceOnPlateau(0.5, **kw), P.ReduceOnPlateau(0.5, **kw)
     drive_rop(o, p, values, METRIC_TYPES[mtype])
     assert sd_equal(paddle_view(o.state_dict()), p.state_dict())
 
 
 @HYP
-@given(values=st.lists(st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False), min_size=1, max_size=80),
-       patience=st.integers(0, 4), cooldown=st.integers(0, 3),
-       mode=st.sampled_from(["min", "max"]), threshold_mode=st.sampled_from(["rel", "abs"]))
+@given(
+    values=st.lists(st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False), min_size=1, max_size=80),
+    patience=st.integers(0, 4),
+    cooldown=st.integers(0, 3),
+    mode=st.sampled_from(["min", "max"]),
+    threshold_mode=st.sampled_from(["rel", "abs"]),
+)
 def test_rop_hypothesis_drawn_metrics(values, patience, cooldown, mode, threshold_mode):
-    kw = dict(mode=mode, threshold_mode=threshold_mode, patience=patience, cooldown=cooldown, factor=0.5)
+    kw = {"mode": mode, "threshold_mode": threshold_mode, "patience": patience, "cooldown": cooldown, "factor": 0.5}
     o, p = O.ReduceOnPlateau(1.0, **kw), P.ReduceOnPlateau(1.0, **kw)
     drive_rop(o, p, values * 4, METRIC_TYPES["float"])
 
@@ -526,7 +602,7 @@ def assert_wr(o, p):
     assert o.T_i == p.T_i and type(o.T_i) is type(p.T_i)
 
 
-from lr_cases import RESTARTS as WR  # noqa: E402
+from lr_cases import RESTARTS as WR
 
 
 def run_wr(o, p, steps=N_STEPS):
@@ -545,8 +621,37 @@ def test_wr_step_sequence_matches_paddle(name, last_epoch):
     assert sd_equal(paddle_view(o.state_dict()), p.state_dict())
 
 
-EPOCHS = [3, 3, 0, 17, 9, 10, 11, 40, 2, 100, 7, 21, 20, 19, 1, 5, 2.5, 0.5, 13.25, 63, 64, 65.5, 1000, 4095.0,
-          0.0, 7.999, 6.0, 26.0, 80]
+EPOCHS = [
+    3,
+    3,
+    0,
+    17,
+    9,
+    10,
+    11,
+    40,
+    2,
+    100,
+    7,
+    21,
+    20,
+    19,
+    1,
+    5,
+    2.5,
+    0.5,
+    13.25,
+    63,
+    64,
+    65.5,
+    1000,
+    4095.0,
+    0.0,
+    7.999,
+    6.0,
+    26.0,
+    80,
+]
 
 
 @pytest.mark.parametrize("name", sorted(WR))
@@ -571,7 +676,7 @@ def test_wr_every_epoch_placement_matches_paddle():
         for T_0 in (1, 3, 10):
             o = O.CosineAnnealingWarmRestarts(0.5, T_0, T_mult, 0.001)
             p = P.CosineAnnealingWarmRestarts(0.5, T_0, T_mult, 0.001)
-            for e in [*range(N_STEPS), *(k / 4 for k in range(0, 4 * 60))]:
+            for e in [*range(N_STEPS), *(k / 4 for k in range(4 * 60))]:
                 o.step(e)
                 p.step(e)
                 assert_wr(o, p)

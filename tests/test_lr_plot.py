@@ -1,5 +1,6 @@
 """``oar lr plot``: the safe expression parser, the values it prints (checked against Paddle's scheduler
 built from the same expression) and the PNG it writes."""
+
 from __future__ import annotations
 
 import os
@@ -39,17 +40,28 @@ def test_plot_writes_png_and_prints_paddles_values(tmp_path, capsys):
     assert f"wrote {out}" in printed
 
 
-@pytest.mark.parametrize("text,build", [
-    ("OneCycleLR(0.1, total_steps=300, three_phase=True, anneal_strategy='linear')",
-     lambda M: M.OneCycleLR(0.1, total_steps=300, three_phase=True, anneal_strategy="linear")),
-    ("oar.lr.PiecewiseDecay([100, 200], [0.1, 0.01, 0.001])",
-     lambda M: M.PiecewiseDecay([100, 200], [0.1, 0.01, 0.001])),
-    ("lr.CyclicLR(1e-3, 1e-2, step_size_up=20, mode=\"exp_range\", exp_gamma=0.99)",
-     lambda M: M.CyclicLR(1e-3, 1e-2, step_size_up=20, mode="exp_range", exp_gamma=0.99)),
-    ("StepDecay(0.1 * 8, 30, gamma=2 ** -1)", lambda M: M.StepDecay(0.8, 30, gamma=0.5)),
-    ("CosineAnnealingWarmRestarts(0.05, T_0=10, T_mult=2, eta_min=-(-1e-4), last_epoch=4)",
-     lambda M: M.CosineAnnealingWarmRestarts(0.05, T_0=10, T_mult=2, eta_min=1e-4, last_epoch=4)),
-])
+@pytest.mark.parametrize(
+    "text,build",
+    [
+        (
+            "OneCycleLR(0.1, total_steps=300, three_phase=True, anneal_strategy='linear')",
+            lambda M: M.OneCycleLR(0.1, total_steps=300, three_phase=True, anneal_strategy="linear"),
+        ),
+        (
+            "oar.lr.PiecewiseDecay([100, 200], [0.1, 0.01, 0.001])",
+            lambda M: M.PiecewiseDecay([100, 200], [0.1, 0.01, 0.001]),
+        ),
+        (
+            'lr.CyclicLR(1e-3, 1e-2, step_size_up=20, mode="exp_range", exp_gamma=0.99)',
+            lambda M: M.CyclicLR(1e-3, 1e-2, step_size_up=20, mode="exp_range", exp_gamma=0.99),
+        ),
+        ("StepDecay(0.1 * 8, 30, gamma=2 ** -1)", lambda M: M.StepDecay(0.8, 30, gamma=0.5)),
+        (
+            "CosineAnnealingWarmRestarts(0.05, T_0=10, T_mult=2, eta_min=-(-1e-4), last_epoch=4)",
+            lambda M: M.CosineAnnealingWarmRestarts(0.05, T_0=10, T_mult=2, eta_min=1e-4, last_epoch=4),
+        ),
+    ],
+)
 def test_expressions_build_paddles_schedule(text, build):
     assert schedule_values(parse_schedule(text), 300) == _paddle_values(build, 300)
 
@@ -98,8 +110,9 @@ def test_scheduler_argument_errors_are_reported(tmp_path, capsys):
     assert main(["lr", "plot", "StepDecay(0.1, 0)", "--out", str(tmp_path / "a.png")]) == 1
     err = capsys.readouterr().err
     assert "AssertionError" in err and "step_size" in err
-    assert main(["lr", "plot", "OneCycleLR(0.1, total_steps=10)", "--steps", "50",
-                 "--out", str(tmp_path / "b.png")]) == 1
+    assert (
+        main(["lr", "plot", "OneCycleLR(0.1, total_steps=10)", "--steps", "50", "--out", str(tmp_path / "b.png")]) == 1
+    )
     err = capsys.readouterr().err
     assert "ValueError: OneCycleLR stopped at step" in err and "of 50" in err
     assert not (tmp_path / "a.png").exists() and not (tmp_path / "b.png").exists()
@@ -116,8 +129,13 @@ def test_every_line_buildable_scheduler_parses():
 def test_console_script(tmp_path):
     out = tmp_path / "lr.png"
     oar_bin = os.path.join(os.path.dirname(sys.executable), "oar")
-    res = subprocess.run([oar_bin, "lr", "plot", "NaturalExpDecay(0.1, gamma=0.01)", "--steps", "20",
-                          "--out", str(out)], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [oar_bin, "lr", "plot", "NaturalExpDecay(0.1, gamma=0.01)", "--steps", "20", "--out", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     assert out.read_bytes()[:8] == PNG_MAGIC
     assert "NaturalExpDecay: 20 epochs from 0" in res.stdout

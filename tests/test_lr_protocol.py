@@ -1,5 +1,6 @@
 """Every oar scheduler drives optimizers: oar's (as Paddle's schedulers drive Paddle's optimizers, checked
 side by side with real Paddle), and torch's, through torch's scheduler protocol and ``oar.lr.attach``."""
+
 from __future__ import annotations
 
 import copy
@@ -25,11 +26,21 @@ SCHEDULES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "PiecewiseDecay": ("sched", "PiecewiseDecay", {"boundaries": [3, 7], "values": [0.1, 0.05, 0.01]}),
     "NaturalExpDecay": ("sched", "NaturalExpDecay", {"learning_rate": 0.1, "gamma": 0.3}),
     "InverseTimeDecay": ("sched", "InverseTimeDecay", {"learning_rate": 0.1, "gamma": 0.5}),
-    "PolynomialDecay": ("sched", "PolynomialDecay",
-                        {"learning_rate": 0.1, "decay_steps": 4, "end_lr": 0.001, "power": 2.0, "cycle": True}),
-    "LinearWarmup": ("sched", "LinearWarmup", {
-        "learning_rate": ("sched", "CosineAnnealingDecay", {"learning_rate": 0.1, "T_max": 6}),
-        "warmup_steps": 3, "start_lr": 0.0, "end_lr": 0.1}),
+    "PolynomialDecay": (
+        "sched",
+        "PolynomialDecay",
+        {"learning_rate": 0.1, "decay_steps": 4, "end_lr": 0.001, "power": 2.0, "cycle": True},
+    ),
+    "LinearWarmup": (
+        "sched",
+        "LinearWarmup",
+        {
+            "learning_rate": ("sched", "CosineAnnealingDecay", {"learning_rate": 0.1, "T_max": 6}),
+            "warmup_steps": 3,
+            "start_lr": 0.0,
+            "end_lr": 0.1,
+        },
+    ),
     "ExponentialDecay": ("sched", "ExponentialDecay", {"learning_rate": 0.1, "gamma": 0.8}),
     "MultiStepDecay": ("sched", "MultiStepDecay", {"learning_rate": 0.1, "milestones": [2, 5, 9], "gamma": 0.5}),
     "StepDecay": ("sched", "StepDecay", {"learning_rate": 0.1, "step_size": 3, "gamma": 0.5}),
@@ -37,11 +48,17 @@ SCHEDULES: dict[str, tuple[str, str, dict[str, Any]]] = {
     "CosineAnnealingDecay": ("sched", "CosineAnnealingDecay", {"learning_rate": 0.1, "T_max": 5, "eta_min": 0.01}),
     "MultiplicativeDecay": ("sched", "MultiplicativeDecay", {"learning_rate": 0.1, "lr_lambda": lambda e: 0.95}),
     "OneCycleLR": ("sched", "OneCycleLR", {"max_learning_rate": 0.1, "total_steps": 20, "three_phase": True}),
-    "CyclicLR": ("sched", "CyclicLR", {"base_learning_rate": 0.01, "max_learning_rate": 0.1, "step_size_up": 3,
-                                      "mode": "triangular2"}),
+    "CyclicLR": (
+        "sched",
+        "CyclicLR",
+        {"base_learning_rate": 0.01, "max_learning_rate": 0.1, "step_size_up": 3, "mode": "triangular2"},
+    ),
     "LinearLR": ("sched", "LinearLR", {"learning_rate": 0.1, "total_steps": 6, "start_factor": 0.2}),
-    "CosineAnnealingWarmRestarts": ("sched", "CosineAnnealingWarmRestarts",
-                                    {"learning_rate": 0.1, "T_0": 3, "T_mult": 2, "eta_min": 0.001}),
+    "CosineAnnealingWarmRestarts": (
+        "sched",
+        "CosineAnnealingWarmRestarts",
+        {"learning_rate": 0.1, "T_0": 3, "T_mult": 2, "eta_min": 0.001},
+    ),
 }
 
 GROUPS = [{"idx": [0, 2]}, {"idx": [1, 3], "learning_rate": 0.5}]
@@ -63,8 +80,9 @@ def test_scheduler_drives_oar_optimizer_like_paddle(name):
     """20 SGD steps in two groups (multiplier 0.5 on the second) and a ParamAttr multiplier, the scheduler
     stepped after each: float64 params equal Paddle's (the harness records relative errors)."""
     specs = [Spec((6, 5)), Spec((5,), lr_mult=2.0), Spec((2, 3, 4)), Spec((1,))]
-    run = run_side_by_side(paddle.optimizer.SGD, oar.SGD, {"learning_rate": SCHEDULES[name]}, specs,
-                           groups=GROUPS, steps=20)
+    run = run_side_by_side(
+        paddle.optimizer.SGD, oar.SGD, {"learning_rate": SCHEDULES[name]}, specs, groups=GROUPS, steps=20
+    )
     assert max(run.errors) <= 1e-12, run.errors
     sched = run.oar_opt._learning_rate
     assert isinstance(sched, getattr(O, name))
@@ -168,8 +186,10 @@ def _torch_run(make_opt, name: str, steps: int, attach: bool) -> list[torch.Tens
     """Train two params with a torch optimizer for ``steps``; the lr comes from oar's scheduler via
     ``attach`` or, as the reference, from Paddle's scheduler written into the groups by hand."""
     torch.manual_seed(0)
-    params = [torch.nn.Parameter(torch.randn(4, 3, dtype=torch.float64)),
-              torch.nn.Parameter(torch.randn(3, dtype=torch.float64))]
+    params = [
+        torch.nn.Parameter(torch.randn(4, 3, dtype=torch.float64)),
+        torch.nn.Parameter(torch.randn(3, dtype=torch.float64)),
+    ]
     grads = [[torch.randn_like(p) for p in params] for _ in range(steps)]
     opt = make_opt(params)
     if attach:
@@ -192,10 +212,14 @@ def _torch_run(make_opt, name: str, steps: int, attach: bool) -> list[torch.Tens
 
 
 @pytest.mark.parametrize("name", ["OneCycleLR", "LinearWarmup", "PiecewiseDecay", "CosineAnnealingWarmRestarts"])
-@pytest.mark.parametrize("make_opt", [
-    lambda ps: torch.optim.SGD(ps, lr=123.0, momentum=0.9),
-    lambda ps: torch.optim.Adam([{"params": ps[:1]}, {"params": ps[1:], "lr": 7.0}], lr=123.0),
-], ids=["SGD", "Adam"])
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda ps: torch.optim.SGD(ps, lr=123.0, momentum=0.9),
+        lambda ps: torch.optim.Adam([{"params": ps[:1]}, {"params": ps[1:], "lr": 7.0}], lr=123.0),
+    ],
+    ids=["SGD", "Adam"],
+)
 def test_attach_drives_torch_optimizers_like_paddles_schedule(name, make_opt):
     got = _torch_run(make_opt, name, 18, attach=True)
     want = _torch_run(make_opt, name, 18, attach=False)
@@ -265,8 +289,13 @@ def test_state_dict_resumes_in_a_fresh_process(tmp_path):
     import sys
 
     tests_dir = str(__import__("pathlib").Path(__file__).parent)
-    res = subprocess.run([sys.executable, "-c", _CHILD, tests_dir, str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-c", _CHILD, tests_dir, str(tmp_path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     want = json.loads((tmp_path / "values.json").read_text())
     for name in SCHEDULES:

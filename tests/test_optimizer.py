@@ -1,4 +1,5 @@
 """The base-class contract: Paddle's errors, groups, lr handling, state dicts and exact resume."""
+
 import copy
 import os
 import subprocess
@@ -8,10 +9,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from resume_fixtures import OPTIMIZERS, _batches, _steps, _train
 
 import oar
-from resume_fixtures import OPTIMIZERS, _batches, _steps, _train
 
 paddle = pytest.importorskip("paddle")
 
@@ -90,6 +92,7 @@ def test_bad_method_calls_raise_like_paddle(which):
             M.Adam(learning_rate=M.lr.StepDecay(0.1, 2), parameters=[p]).set_lr(0.2)
         else:
             M.Adam(learning_rate=0.1, parameters=[p]).set_lr_scheduler(0.1)
+
     exc = _same_error(lambda: call(paddle.optimizer, _pp()), lambda: call(oar, _tp()))
     if which == "set_lr str":
         assert "must be float, but received <class 'str'>" in str(exc)
@@ -140,7 +143,7 @@ def test_torch_lr_scheduler_drives_the_update():
         opt_b.step()
         sched.step()
     torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert opt_a.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5 ** 3)
+    assert opt_a.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)
 
 
 def test_grad_scaler_skips_inf_steps_and_unscales():
@@ -162,13 +165,14 @@ def test_grad_scaler_skips_inf_steps_and_unscales():
         if step != 1:
             ref(x).pow(2).mean().backward()
             ref_opt.step()
-    for p, q in zip(model.parameters(), ref.parameters()):
+    for p, q in zip(model.parameters(), ref.parameters(), strict=False):
         torch.testing.assert_close(p, q)
 
 
 @pytest.fixture
 def gloo_world_of_one(tmp_path):
     import torch.distributed as dist
+
     dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
     yield
     dist.destroy_process_group()
@@ -186,6 +190,7 @@ def test_zero_redundancy_optimizer_matches_the_unsharded_run(gloo_world_of_one, 
     """ZeRO passes its keywords to oar and also copies them into every group dict: the copied
     learning_rate is the base lr, a group's own learning_rate stays a multiplier."""
     from torch.distributed.optim import ZeroRedundancyOptimizer
+
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 2)
     ref = torch.nn.Linear(3, 2)
@@ -201,12 +206,13 @@ def test_zero_redundancy_optimizer_matches_the_unsharded_run(gloo_world_of_one, 
             opt.zero_grad()
             m(x).pow(2).sum().backward()
             opt.step()
-    for p, q in zip(model.parameters(), ref.parameters()):
+    for p, q in zip(model.parameters(), ref.parameters(), strict=False):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
 
 
 def test_zero_add_param_group_keeps_multipliers(gloo_world_of_one):
     from torch.distributed.optim import ZeroRedundancyOptimizer
+
     a, b, c = (torch.nn.Parameter(torch.ones(3)) for _ in range(3))
     zero = ZeroRedundancyOptimizer([a], optimizer_class=oar.Adam, learning_rate=0.1)
     zero.add_param_group({"params": [b]})
@@ -244,14 +250,22 @@ def test_paddle_adam_param_group_documentation_example():
         x = np.random.default_rng(0).uniform(-0.1, 0.1, (10, 10))
         popt = paddle.optimizer.Adam(
             learning_rate=0.1,
-            parameters=[{"params": p1.parameters()},
-                        {"params": p2.parameters(), "weight_decay": 0.001, "learning_rate": 0.1, "beta1": 0.8}],
-            weight_decay=0.01, beta1=0.9)
+            parameters=[
+                {"params": p1.parameters()},
+                {"params": p2.parameters(), "weight_decay": 0.001, "learning_rate": 0.1, "beta1": 0.8},
+            ],
+            weight_decay=0.01,
+            beta1=0.9,
+        )
         topt = oar.Adam(
             learning_rate=0.1,
-            parameters=[{"params": t1.parameters()},
-                        {"params": t2.parameters(), "weight_decay": 0.001, "learning_rate": 0.1, "beta1": 0.8}],
-            weight_decay=0.01, beta1=0.9)
+            parameters=[
+                {"params": t1.parameters()},
+                {"params": t2.parameters(), "weight_decay": 0.001, "learning_rate": 0.1, "beta1": 0.8},
+            ],
+            weight_decay=0.01,
+            beta1=0.9,
+        )
         assert [g["lr"] for g in topt.param_groups] == pytest.approx([0.1, 0.01])
         for _ in range(3):
             paddle.mean(p2(p1(paddle.to_tensor(x)))).backward()
@@ -275,9 +289,10 @@ def test_step_without_grads_creates_no_state_and_closure():
 
     def closure():
         opt.zero_grad()
-        loss = (p ** 2).sum()
+        loss = (p**2).sum()
         loss.backward()
         return loss
+
     loss = opt.step(closure)
     assert loss.item() > 0 and len(opt.state[p]) == 4
 
@@ -285,7 +300,7 @@ def test_step_without_grads_creates_no_state_and_closure():
 def test_minimize_clear_grad_zero_grad():
     p, q = _tp(), _tp()
     opt = oar.Adam([p, q], learning_rate=0.1)
-    loss = (p.sum() + q.sum())
+    loss = p.sum() + q.sum()
     loss.backward()
     before_q = q.detach().clone()
     ops, pairs = opt.minimize(loss, no_grad_set={q})
@@ -326,17 +341,23 @@ def test_state_dict_round_trip_and_exact_resume_in_a_fresh_process(name, tmp_pat
         import sys, torch
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from resume_fixtures import OPTIMIZERS, _batches, _steps, _train
-        ck = torch.load({str(tmp_path / 'ckpt.pt')!r}, weights_only=True)
+        ck = torch.load({str(tmp_path / "ckpt.pt")!r}, weights_only=True)
         model, opt = _train(OPTIMIZERS[{name!r}], 0, seed=123)
         model.load_state_dict(ck["model"])
         opt.set_state_dict(ck["opt"])
         _steps(model, opt, _batches(10)[4:])
-        expected = torch.load({str(tmp_path / 'expected.pt')!r}, weights_only=True)
+        expected = torch.load({str(tmp_path / "expected.pt")!r}, weights_only=True)
         assert all(torch.equal(a, b) for a, b in zip(model.parameters(), expected)), "resume differs"
         print("RESUMED-OK")
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert "RESUMED-OK" in out.stdout, out.stderr[-3000:]
 
 
@@ -368,10 +389,22 @@ def test_load_state_dict_casts_dtype():
 BAD_STATE = [
     ("wrong optimizer", lambda sd: {**sd, "optimizer": "Lamb"}, "'optimizer'"),
     ("too few groups", lambda sd: {**sd, "param_groups": []}, "groups"),
-    ("wrong shape", lambda sd: {**sd, "state": {0: {**sd["state"][0], "moment1": torch.zeros(7)}, 1: sd["state"][1]}}, r"\[0\]\['moment1'\]"),
-    ("missing accumulator", lambda sd: {**sd, "state": {0: {k: v for k, v in sd["state"][0].items() if k != "moment2"}}}, "accumulators"),
+    (
+        "wrong shape",
+        lambda sd: {**sd, "state": {0: {**sd["state"][0], "moment1": torch.zeros(7)}, 1: sd["state"][1]}},
+        r"\[0\]\['moment1'\]",
+    ),
+    (
+        "missing accumulator",
+        lambda sd: {**sd, "state": {0: {k: v for k, v in sd["state"][0].items() if k != "moment2"}}},
+        "accumulators",
+    ),
     ("unknown param", lambda sd: {**sd, "state": {**sd["state"], 9: sd["state"][0]}}, r"\[9\]"),
-    ("bad regularizer", lambda sd: {**sd, "param_groups": [{**sd["param_groups"][0], "weight_decay": {"type": "L3"}}]}, "weight_decay"),
+    (
+        "bad regularizer",
+        lambda sd: {**sd, "param_groups": [{**sd["param_groups"][0], "weight_decay": {"type": "L3"}}]},
+        "weight_decay",
+    ),
 ]
 
 
@@ -403,13 +436,13 @@ def test_missing_scheduler_state_raises_like_paddle():
 # Both runs take the same engine: the engines agree only to float rounding, and how closely
 # depends on the CPU (torch's float32 sqrt is off by one ulp in ~20% of elements on AMD EPYC, the fused
 # kernels' sqrt is IEEE-exact). float16 has no fused kernel.
-@pytest.mark.parametrize("low,engine", [(torch.bfloat16, "eager"), (torch.float16, "eager"),
-                                        (torch.bfloat16, "fused")])
+@pytest.mark.parametrize("low,engine", [(torch.bfloat16, "eager"), (torch.float16, "eager"), (torch.bfloat16, "fused")])
 def test_multi_precision_master_weights_follow_the_float32_trajectory(low, engine):
     """multi_precision keeps a float32 master in the state dict and updates in float32: the
     master follows exactly the trajectory of a float32 optimizer fed the same (rounded) grads
     on the same engine."""
     from oar.engine import fused
+
     torch.manual_seed(0)
     init = torch.randn(16, 8).to(low)
     lowp = torch.nn.Parameter(init.clone())
@@ -487,7 +520,7 @@ def test_tensor_betas_follow_the_documented_algorithm(name):
         a.grad, b.grad = g.clone(), g.clone()
         oa.step()
         ob.step()
-    assert oa.state[a]["beta1_pow_acc"].item() == pytest.approx(0.8 ** 6, rel=1e-6)
+    assert oa.state[a]["beta1_pow_acc"].item() == pytest.approx(0.8**6, rel=1e-6)
     torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
 
 
@@ -521,6 +554,7 @@ def test_lamb_multi_precision_bfloat16():
 
 def test_deepcopy_and_pickle_keep_paddle_settings():
     import pickle
+
     p = _tp()
     opt = oar.Adam([p], learning_rate=oar.lr.StepDecay(0.1, 2), grad_clip=oar.ClipGradByGlobalNorm(1.0))
     for clone in (copy.deepcopy(opt), pickle.loads(pickle.dumps(opt))):

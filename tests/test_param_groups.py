@@ -1,6 +1,7 @@
 """``oar.param_groups_weight_decay``: timm's no-decay groups (biases, norm weights), in both API
 styles, equal to separate optimizers with and without decay, and to Paddle's AdamW with
 ``apply_decay_param_fun`` (its documented way to leave params undecayed), side by side."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -65,12 +66,16 @@ def _train(opts: list[Any], model: Net, steps: int = 4) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("style", ["paddle", "torch"])
-@pytest.mark.parametrize(("cls", "key", "decay"), [
-    (oar.AdamW, "weight_decay", 0.1),  # decoupled
-    (oar.Adam, "weight_decay", 0.1),  # coupled L2
-    (oar.Momentum, "weight_decay", oar.L1Decay(0.1)),  # coupled L1
-    (oar.Lamb, "lamb_weight_decay", 0.1),  # Lamb's own decay
-], ids=["AdamW", "Adam", "Momentum-L1", "Lamb"])
+@pytest.mark.parametrize(
+    ("cls", "key", "decay"),
+    [
+        (oar.AdamW, "weight_decay", 0.1),  # decoupled
+        (oar.Adam, "weight_decay", 0.1),  # coupled L2
+        (oar.Momentum, "weight_decay", oar.L1Decay(0.1)),  # coupled L1
+        (oar.Lamb, "lamb_weight_decay", 0.1),  # Lamb's own decay
+    ],
+    ids=["AdamW", "Adam", "Momentum-L1", "Lamb"],
+)
 def test_groups_equal_separate_optimizers(cls: Any, key: str, decay: Any, style: str) -> None:
     """One optimizer over the two groups steps every param bit for bit as two optimizers do, one
     over the decayed params with the decay and one over the others without it."""
@@ -82,8 +87,9 @@ def test_groups_equal_separate_optimizers(cls: Any, key: str, decay: Any, style:
     ref_model = _net()
     named = dict(ref_model.named_parameters())
     ref_groups = oar.param_groups_weight_decay(ref_model, decay, key=key)
-    ref_opts = [cls(learning_rate=0.01, parameters=[named[n] for n, _ in g["params"]], **{key: g[key]})
-                for g in ref_groups]
+    ref_opts = [
+        cls(learning_rate=0.01, parameters=[named[n] for n, _ in g["params"]], **{key: g[key]}) for g in ref_groups
+    ]
     want = _train(ref_opts, ref_model)
     for (name, _), a, b in zip(model.named_parameters(), got, want, strict=True):
         assert torch.equal(a, b), name
@@ -97,12 +103,19 @@ def test_adamw_groups_match_paddle_apply_decay_param_fun() -> None:
     groups = oar.param_groups_weight_decay(model, 0.05)
     decayed = {name for name, _ in groups[1]["params"]}
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    pd_params = [paddle.create_parameter(list(p.shape), "float64", name=f"p{i}",
-                                         default_initializer=paddle.nn.initializer.Assign(p.detach().numpy()))
-                 for i, (_, p) in enumerate(named)]
+    pd_params = [
+        paddle.create_parameter(
+            list(p.shape), "float64", name=f"p{i}", default_initializer=paddle.nn.initializer.Assign(p.detach().numpy())
+        )
+        for i, (_, p) in enumerate(named)
+    ]
     pd_decayed = {f"p{i}" for i, (n, _) in enumerate(named) if n in decayed}
-    pd_opt = paddle.optimizer.AdamW(learning_rate=0.01, parameters=pd_params, weight_decay=0.05,
-                                    apply_decay_param_fun=lambda name: name in pd_decayed)
+    pd_opt = paddle.optimizer.AdamW(
+        learning_rate=0.01,
+        parameters=pd_params,
+        weight_decay=0.05,
+        apply_decay_param_fun=lambda name: name in pd_decayed,
+    )
     opt = oar.AdamW(learning_rate=0.01, parameters=groups)
     rng = np.random.default_rng(0)
     for _ in range(5):
@@ -119,13 +132,16 @@ def test_adamw_groups_match_paddle_apply_decay_param_fun() -> None:
         np.testing.assert_allclose(p.detach().numpy(), q.numpy(), rtol=1e-10, atol=0, err_msg=name)
 
 
-@pytest.mark.parametrize(("args", "kwargs", "exc", "match"), [
-    ((object(),), {}, TypeError, "model must be a torch.nn.Module, got object"),
-    ((torch.nn.Linear(2, 2), 0.1, "bias"), {}, TypeError, "not a string: 'bias'"),
-    ((torch.nn.Linear(2, 2), 0.1, [3]), {}, TypeError, "must hold param names"),
-    ((torch.nn.Linear(2, 2), 0.1, ["weights"]), {}, ValueError, "'weights', which is not a parameter"),
-    ((torch.nn.Linear(2, 2), 0.1), {"key": 1}, TypeError, "key must be a str"),
-])
+@pytest.mark.parametrize(
+    ("args", "kwargs", "exc", "match"),
+    [
+        ((object(),), {}, TypeError, "model must be a torch.nn.Module, got object"),
+        ((torch.nn.Linear(2, 2), 0.1, "bias"), {}, TypeError, "not a string: 'bias'"),
+        ((torch.nn.Linear(2, 2), 0.1, [3]), {}, TypeError, "must hold param names"),
+        ((torch.nn.Linear(2, 2), 0.1, ["weights"]), {}, ValueError, "'weights', which is not a parameter"),
+        ((torch.nn.Linear(2, 2), 0.1), {"key": 1}, TypeError, "key must be a str"),
+    ],
+)
 def test_bad_input(args: tuple[Any, ...], kwargs: dict[str, Any], exc: type[Exception], match: str) -> None:
     with pytest.raises(exc, match=match):
         oar.param_groups_weight_decay(*args, **kwargs)

@@ -6,11 +6,11 @@ same gradient sequence.
   own rounding error + 3e-7 over the first two steps) on every case and every engine, and on
   random configurations; and 20-step runs within 1e-5 of the parameter's magnitude.
 """
+
 import numpy as np
 import pytest
 import torch
-
-from algorithm_cases import CASES, ENTRIES, NORM, NO_CLIP, random_config
+from algorithm_cases import CASES, ENTRIES, NO_CLIP, NORM, random_config
 from paddle_harness import check, float32_criterion, paddle, run_side_by_side
 
 import oar
@@ -29,10 +29,13 @@ def test_every_algorithm_has_parity_cases():
     missing = [a.name for a in oar.algorithms.algorithms() if a.name not in CASES]
     assert not missing, f"add the option matrix of {missing} to tests/algorithm_cases.py"
 
+
 def _ids(cases):
     out = []
     for kwargs, specs, groups in cases:
-        text = ",".join(f"{k}={v[1] if isinstance(v, tuple) and v and v[0] in ('clip', 'sched') else v}" for k, v in kwargs.items())
+        text = ",".join(
+            f"{k}={v[1] if isinstance(v, tuple) and v and v[0] in ('clip', 'sched') else v}" for k, v in kwargs.items()
+        )
         out.append((text or "defaults") + (",attrs" if specs else "") + (",groups" if groups else ""))
     return out
 
@@ -44,9 +47,17 @@ def test_parity(name, dtype, engine):
     """Every case of the optimizer's option matrix, one test per (optimizer, dtype, engine): the
     eager reference rule and the fused C kernels (the compiled engine is tested against eager
     in test_engine.py)."""
-    for (kwargs, specs, groups), case_id in zip(CASES[name], _ids(CASES[name])):
-        run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), kwargs, specs,
-                               dtype=dtype, groups=groups, steps=20, engine=engine)
+    for (kwargs, specs, groups), case_id in zip(CASES[name], _ids(CASES[name]), strict=False):
+        run = run_side_by_side(
+            getattr(paddle.optimizer, name),
+            getattr(oar, name),
+            kwargs,
+            specs,
+            dtype=dtype,
+            groups=groups,
+            steps=20,
+            engine=engine,
+        )
         try:
             check(run, dtype)
         except AssertionError as exc:
@@ -57,9 +68,10 @@ def test_parity(name, dtype, engine):
 @pytest.mark.parametrize("name", NAMES)
 def test_float32_within_paddles_own_rounding(name, engine):
     """The float32 criterion on every case of the option matrix, for every engine."""
-    for (kwargs, specs, groups), case_id in zip(CASES[name], _ids(CASES[name])):
-        result = float32_criterion(getattr(paddle.optimizer, name), getattr(oar, name), kwargs, specs,
-                                   groups=groups, engine=engine)
+    for (kwargs, specs, groups), case_id in zip(CASES[name], _ids(CASES[name]), strict=False):
+        result = float32_criterion(
+            getattr(paddle.optimizer, name), getattr(oar, name), kwargs, specs, groups=groups, engine=engine
+        )
         assert result.ok, f"{name} float32 [{case_id}] {engine}: {result}"
 
 
@@ -71,18 +83,32 @@ def test_float32_criterion_on_random_configurations(name, engine):
     (see float32_criterion's ``operand_scale``)."""
     for seed in range(RANDOM_CONFIGS):
         kwargs, specs, groups = random_config(name, seed)
-        result = float32_criterion(getattr(paddle.optimizer, name), getattr(oar, name), kwargs, specs,
-                                   groups=groups, engine=engine, operand_scale=True)
+        result = float32_criterion(
+            getattr(paddle.optimizer, name),
+            getattr(oar, name),
+            kwargs,
+            specs,
+            groups=groups,
+            engine=engine,
+            operand_scale=True,
+        )
         assert result.ok, f"{name} float32 random config {seed} {engine}: {kwargs} {groups}: {result}"
 
 
 def test_group_weight_decay_none_means_the_optimizers():
     """A group's ``'weight_decay': None`` falls back to the optimizer's weight_decay, as in
     Paddle (which writes the group's value into param.regularizer, where None means unset)."""
-    for name, kwargs in [("Adam", {"weight_decay": ("L2", 0.3)}),
-                         ("RMSProp", {"learning_rate": 0.01, "weight_decay": ("L1", 0.2)})]:
-        run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), kwargs,
-                               groups=[{"idx": [0, 1]}, {"idx": [2, 3], "weight_decay": None}], steps=5)
+    for name, kwargs in [
+        ("Adam", {"weight_decay": ("L2", 0.3)}),
+        ("RMSProp", {"learning_rate": 0.01, "weight_decay": ("L1", 0.2)}),
+    ]:
+        run = run_side_by_side(
+            getattr(paddle.optimizer, name),
+            getattr(oar, name),
+            kwargs,
+            groups=[{"idx": [0, 1]}, {"idx": [2, 3], "weight_decay": None}],
+            steps=5,
+        )
         check(run, "float64")
 
 
@@ -94,8 +120,13 @@ def _defaults(name: str) -> dict:
 @pytest.mark.parametrize("name", NAMES)
 def test_clip_by_norm_float32(name):
     """ClipGradByNorm: Paddle's CPU kernel is float32-only, so parity is checked in float32."""
-    run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name),
-                           {**_defaults(name), "grad_clip": NORM}, NO_CLIP, dtype="float32")
+    run = run_side_by_side(
+        getattr(paddle.optimizer, name),
+        getattr(oar, name),
+        {**_defaults(name), "grad_clip": NORM},
+        NO_CLIP,
+        dtype="float32",
+    )
     check(run, "float32")
 
 
@@ -105,18 +136,20 @@ def test_params_without_grad_are_skipped(name):
     kwargs = _defaults(name)
     if ENTRIES[name].weight_decay:
         kwargs["weight_decay"] = 0.1
-    run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), kwargs,
-                           skip_grad=lambda step, i: (step + i) % 3 == 0)
+    run = run_side_by_side(
+        getattr(paddle.optimizer, name), getattr(oar, name), kwargs, skip_grad=lambda step, i: (step + i) % 3 == 0
+    )
     check(run, "float64")
 
 
 def test_float32_drift_over_20_steps_is_rounding_level():
     """Report (and bound) the float32 drift after 20 steps of each optimizer's defaults."""
     for name in NAMES:
-        run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), _defaults(name),
-                               dtype="float32")
-        print(f"{name} float32 drift after 20 steps: {run.errors_mag[-1]:.2e} of |p|, "
-              f"{run.errors[-1]:.2e} of the total update")
+        run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), _defaults(name), dtype="float32")
+        print(
+            f"{name} float32 drift after 20 steps: {run.errors_mag[-1]:.2e} of |p|, "
+            f"{run.errors[-1]:.2e} of the total update"
+        )
         assert run.errors_mag[-1] <= 1e-5, name
 
 
@@ -127,11 +160,12 @@ def _paddle_sparse_adam(lazy_mode, amsgrad, weights, grads, lr, steps):
     with paddle.utils.unique_name.guard():  # fresh accumulator names (suffix _0), steps included
         emb = paddle.nn.Embedding(weights.shape[0], weights.shape[1], sparse=True)
         emb.weight.set_value(weights)
-        opt = paddle.optimizer.Adam(learning_rate=lr, parameters=emb.parameters(), lazy_mode=lazy_mode,
-                                    amsgrad=amsgrad)
+        opt = paddle.optimizer.Adam(learning_rate=lr, parameters=emb.parameters(), lazy_mode=lazy_mode, amsgrad=amsgrad)
         name = emb.weight.name
-        preset = {f"{name}_beta1_pow_acc_0": paddle.to_tensor([1.0], dtype="float64"),
-                  f"{name}_beta2_pow_acc_0": paddle.to_tensor([1.0], dtype="float64")}
+        preset = {
+            f"{name}_beta1_pow_acc_0": paddle.to_tensor([1.0], dtype="float64"),
+            f"{name}_beta2_pow_acc_0": paddle.to_tensor([1.0], dtype="float64"),
+        }
         for acc in ["moment1", "moment2"] + (["moment2_max"] if amsgrad else []):
             preset[f"{name}_{acc}_0"] = paddle.zeros(weights.shape, dtype="float64")
         opt.set_state_dict(preset)

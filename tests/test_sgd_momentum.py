@@ -2,6 +2,7 @@
 Paddle): bit-exact float32 agreement with Paddle's CPU kernels, sparse gradients against Paddle's
 SelectedRows kernels, Momentum's rescale_grad (Paddle's GPU formula, derived by hand in float64),
 its warning, use_multi_tensor, validation, master weights and state dicts."""
+
 from __future__ import annotations
 
 import collections
@@ -11,8 +12,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
-from algorithm_cases import NORM, NO_CLIP
+from algorithm_cases import NO_CLIP, NORM
 from paddle_harness import check, paddle, run_side_by_side
 
 import oar
@@ -23,13 +23,17 @@ ENGINES = ["eager", "fused", "compiled"]
 
 # ------------------------------------------------------------------ dense, against Paddle
 @pytest.mark.parametrize("engine", ["eager", "fused"])
-@pytest.mark.parametrize("name,kwargs", [
-    ("SGD", {"learning_rate": 0.05}),
-    ("Momentum", {"learning_rate": 0.05}),
-    ("Momentum", {"learning_rate": 0.05, "use_nesterov": True, "momentum": 0.8}),
-    ("Momentum", {"learning_rate": 0.05, "weight_decay": 0.1}),
-    ("Momentum", {"learning_rate": 0.05, "weight_decay": oar.L2Decay(0.03), "use_nesterov": True}),
-], ids=["sgd", "momentum", "nesterov", "fused-l2", "fused-l2-nesterov"])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("SGD", {"learning_rate": 0.05}),
+        ("Momentum", {"learning_rate": 0.05}),
+        ("Momentum", {"learning_rate": 0.05, "use_nesterov": True, "momentum": 0.8}),
+        ("Momentum", {"learning_rate": 0.05, "weight_decay": 0.1}),
+        ("Momentum", {"learning_rate": 0.05, "weight_decay": oar.L2Decay(0.03), "use_nesterov": True}),
+    ],
+    ids=["sgd", "momentum", "nesterov", "fused-l2", "fused-l2-nesterov"],
+)
 def test_float32_is_bit_exact_with_paddle(name, kwargs, engine):
     """Paddle's Momentum CPU kernel rounds every op once, without fused multiply-adds: the eager
     rule and the fused kernel give Paddle's float32 bits at every step. Paddle's SGD kernel calls
@@ -39,8 +43,9 @@ def test_float32_is_bit_exact_with_paddle(name, kwargs, engine):
     steps is at most k + 1 float32 spacings of the largest magnitude reached (0 where MKL does
     not contract)."""
     kwargs = {k: ("L2", v.coeff) if isinstance(v, oar.L2Decay) else v for k, v in kwargs.items()}
-    run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), kwargs,
-                           dtype="float32", steps=10, engine=engine)
+    run = run_side_by_side(
+        getattr(paddle.optimizer, name), getattr(oar, name), kwargs, dtype="float32", steps=10, engine=engine
+    )
     largest = [0.0] * len(run.paddle_steps[0])
     for k, (got, want) in enumerate(zip(run.oar_steps, run.paddle_steps, strict=True)):
         for i, (a, b) in enumerate(zip(got, want, strict=True)):
@@ -55,17 +60,27 @@ def test_float32_is_bit_exact_with_paddle(name, kwargs, engine):
 @pytest.mark.parametrize("name,kwargs", [("SGD", {}), ("Momentum", {"weight_decay": 0.1})])
 def test_clip_by_norm_float32(name, kwargs):
     """ClipGradByNorm: Paddle's CPU kernel is float32-only, so parity is checked in float32."""
-    run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name),
-                           {**kwargs, "learning_rate": 0.05, "grad_clip": NORM}, NO_CLIP, dtype="float32")
+    run = run_side_by_side(
+        getattr(paddle.optimizer, name),
+        getattr(oar, name),
+        {**kwargs, "learning_rate": 0.05, "grad_clip": NORM},
+        NO_CLIP,
+        dtype="float32",
+    )
     check(run, "float32")
 
 
-@pytest.mark.parametrize("name,kwargs", [("SGD", {"weight_decay": 0.1}),
-                                         ("Momentum", {"weight_decay": 0.1, "use_nesterov": True})])
+@pytest.mark.parametrize(
+    "name,kwargs", [("SGD", {"weight_decay": 0.1}), ("Momentum", {"weight_decay": 0.1, "use_nesterov": True})]
+)
 def test_params_without_grad_are_skipped(name, kwargs):
     """A param with no grad at a step gets no update and no decay; its velocity keeps its value."""
-    run = run_side_by_side(getattr(paddle.optimizer, name), getattr(oar, name), {**kwargs, "learning_rate": 0.05},
-                           skip_grad=lambda step, i: (step + i) % 3 == 0)
+    run = run_side_by_side(
+        getattr(paddle.optimizer, name),
+        getattr(oar, name),
+        {**kwargs, "learning_rate": 0.05},
+        skip_grad=lambda step, i: (step + i) % 3 == 0,
+    )
     check(run, "float64")
 
 
@@ -90,7 +105,7 @@ def test_momentum_matches_torch_sgd_with_momentum():
 def _hand_momentum(p, grads, *, lr, mu, rescale, coeff, nesterov):
     """Paddle's GPU Momentum kernel in float64 torch ops, hyper-parameters rounded as its float
     attributes are: g' = g rescale + c p; v = mu v + g'; p -= lr v (Nesterov: (g' + mu v) lr)."""
-    f32 = lambda x: float(np.float32(x))  # noqa: E731
+    f32 = lambda x: float(np.float32(x))
     mu, rescale, coeff = f32(mu), f32(rescale), f32(coeff)
     p, v = p.clone(), torch.zeros_like(p)
     for g in grads:
@@ -111,8 +126,15 @@ def test_rescale_grad_follows_paddles_gpu_formula(engine, nesterov):
     grads = [torch.randn(300, 7, generator=g, dtype=torch.float64) for _ in range(5)]
     p = init.clone().requires_grad_()
     with pytest.warns(UserWarning, match="rescale_grad"):
-        opt = oar.Momentum([p], learning_rate=0.05, momentum=0.7, use_nesterov=nesterov, rescale_grad=0.3,
-                           weight_decay=0.1, engine=engine)
+        opt = oar.Momentum(
+            [p],
+            learning_rate=0.05,
+            momentum=0.7,
+            use_nesterov=nesterov,
+            rescale_grad=0.3,
+            weight_decay=0.1,
+            engine=engine,
+        )
     for grad in grads:
         p.grad = grad.clone()
         opt.step()
@@ -130,8 +152,9 @@ def test_rescale_grad_warns_once_naming_the_argument():
     assert not [w for w in caught if "rescale_grad" in str(w.message)]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        opt = oar.Momentum([{"params": [p], "rescale_grad": 0.5}, {"params": [q], "rescale_grad": 0.25}],
-                           rescale_grad=2.0)
+        opt = oar.Momentum(
+            [{"params": [p], "rescale_grad": 0.5}, {"params": [q], "rescale_grad": 0.25}], rescale_grad=2.0
+        )
         opt.add_param_group({"params": [torch.nn.Parameter(torch.ones(2))], "rescale_grad": 4.0})
     mine = [w for w in caught if "rescale_grad" in str(w.message)]
     assert len(mine) == 1 and "CPU kernel ignores rescale_grad" in str(mine[0].message)
@@ -253,20 +276,35 @@ def test_use_multi_tensor_refuses_float64_and_sparse_and_changes_nothing_else():
 
 
 # ------------------------------------------------------------------ construction
-@pytest.mark.parametrize("build,exc,match", [
-    (lambda p: oar.SGD(learning_rate=None, parameters=p), ValueError, "learning_rate is not set"),
-    (lambda p: oar.Momentum(learning_rate=None, parameters=p), ValueError, "learning_rate is not set"),
-    (lambda p: oar.Momentum(momentum=None, parameters=p), ValueError, "momentum is not set"),
-    (lambda p: oar.Momentum(momentum="0.9", parameters=p), TypeError, "momentum"),
-    (lambda p: oar.Momentum(rescale_grad=None, parameters=p), TypeError, "rescale_grad"),
-    (lambda p: oar.Momentum(use_nesterov=1, parameters=p), TypeError, "use_nesterov"),
-    (lambda p: oar.Momentum(parameters=[{"params": p, "momentum": "x"}]), TypeError, "momentum"),
-    (lambda p: oar.Momentum(p, nesterov=True), TypeError, "use_nesterov"),
-    (lambda p: oar.Momentum(p, dampening=0.1), TypeError, "dampening"),
-    (lambda p: oar.SGD(p, momentum=0.9), TypeError, "oar.Momentum"),
-    (lambda p: oar.SGD(p, lr=0.1), TypeError, "learning_rate"),
-], ids=["sgd-lr-none", "lr-none", "momentum-none", "momentum-str", "rescale-none", "nesterov-int",
-        "group-momentum", "torch-nesterov", "torch-dampening", "sgd-momentum", "sgd-torch-lr"])
+@pytest.mark.parametrize(
+    "build,exc,match",
+    [
+        (lambda p: oar.SGD(learning_rate=None, parameters=p), ValueError, "learning_rate is not set"),
+        (lambda p: oar.Momentum(learning_rate=None, parameters=p), ValueError, "learning_rate is not set"),
+        (lambda p: oar.Momentum(momentum=None, parameters=p), ValueError, "momentum is not set"),
+        (lambda p: oar.Momentum(momentum="0.9", parameters=p), TypeError, "momentum"),
+        (lambda p: oar.Momentum(rescale_grad=None, parameters=p), TypeError, "rescale_grad"),
+        (lambda p: oar.Momentum(use_nesterov=1, parameters=p), TypeError, "use_nesterov"),
+        (lambda p: oar.Momentum(parameters=[{"params": p, "momentum": "x"}]), TypeError, "momentum"),
+        (lambda p: oar.Momentum(p, nesterov=True), TypeError, "use_nesterov"),
+        (lambda p: oar.Momentum(p, dampening=0.1), TypeError, "dampening"),
+        (lambda p: oar.SGD(p, momentum=0.9), TypeError, "oar.Momentum"),
+        (lambda p: oar.SGD(p, lr=0.1), TypeError, "learning_rate"),
+    ],
+    ids=[
+        "sgd-lr-none",
+        "lr-none",
+        "momentum-none",
+        "momentum-str",
+        "rescale-none",
+        "nesterov-int",
+        "group-momentum",
+        "torch-nesterov",
+        "torch-dampening",
+        "sgd-momentum",
+        "sgd-torch-lr",
+    ],
+)
 def test_bad_construction_raises(build, exc, match):
     with pytest.raises(exc, match=match):
         build([torch.nn.Parameter(torch.ones(2))])
@@ -275,16 +313,20 @@ def test_bad_construction_raises(build, exc, match):
 def test_group_options_and_negative_momentum_like_paddle():
     """Per-group momentum, use_nesterov and rescale_grad; Paddle checks no range of momentum."""
     a, b = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
-    opt = oar.Momentum(learning_rate=0.1, momentum=-0.5,
-                       parameters=[{"params": [a]}, {"params": [b], "momentum": 0.3, "use_nesterov": True}])
+    opt = oar.Momentum(
+        learning_rate=0.1,
+        momentum=-0.5,
+        parameters=[{"params": [a]}, {"params": [b], "momentum": 0.3, "use_nesterov": True}],
+    )
     assert [(g["momentum"], g["use_nesterov"], g["rescale_grad"]) for g in opt.param_groups] == [
-        (-0.5, False, 1.0), (0.3, True, 1.0)]
+        (-0.5, False, 1.0),
+        (0.3, True, 1.0),
+    ]
 
 
 # ------------------------------------------------------------------ master weights, state
 @pytest.mark.parametrize("engine", ["eager", "fused"])
-@pytest.mark.parametrize("name,kwargs", [("SGD", {}),
-                                         ("Momentum", {"use_nesterov": True, "weight_decay": 0.01})])
+@pytest.mark.parametrize("name,kwargs", [("SGD", {}), ("Momentum", {"use_nesterov": True, "weight_decay": 0.01})])
 def test_multi_precision_master_weight_follows_the_float32_trajectory(name, kwargs, engine):
     """bfloat16 params with multi_precision: the float32 master (and velocity) follow exactly the
     trajectory of a float32 optimizer fed the same grads; the param holds the master rounded.
@@ -316,17 +358,24 @@ def test_multi_precision_master_weight_follows_the_float32_trajectory(name, kwar
 def test_momentum_state_dict_round_trip_resumes_exactly():
     """The state dict holds the velocity and the group keys (the weight decay as plain data);
     loading it into a fresh optimizer resumes bit-identically."""
+
     def make(params):
-        return oar.Momentum(learning_rate=oar.lr.StepDecay(0.05, 2), weight_decay=oar.L1Decay(0.01),
-                            parameters=[{"params": params[:1], "weight_decay": 0.02, "use_nesterov": True},
-                                        {"params": params[1:], "momentum": 0.5}])
+        return oar.Momentum(
+            learning_rate=oar.lr.StepDecay(0.05, 2),
+            weight_decay=oar.L1Decay(0.01),
+            parameters=[
+                {"params": params[:1], "weight_decay": 0.02, "use_nesterov": True},
+                {"params": params[1:], "momentum": 0.5},
+            ],
+        )
+
     g = torch.Generator().manual_seed(0)
     init = [torch.randn(4, 3, generator=g), torch.randn(3, generator=g)]
     grads = [[torch.randn(t.shape, generator=g) for t in init] for _ in range(8)]
 
     def steps(params, opt, gs):
         for step in gs:
-            for p, gr in zip(params, step):
+            for p, gr in zip(params, step, strict=False):
                 p.grad = gr.clone()
             opt.step()
             opt._learning_rate.step()
@@ -344,4 +393,4 @@ def test_momentum_state_dict_round_trip_resumes_exactly():
     opt2 = make(fresh)
     opt2.set_state_dict(sd)
     steps(fresh, opt2, grads[4:])
-    assert all(torch.equal(a, b) for a, b in zip(fresh, params))
+    assert all(torch.equal(a, b) for a, b in zip(fresh, params, strict=False))

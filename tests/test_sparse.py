@@ -5,10 +5,10 @@ Paddle's SelectedRows kernels of both algorithms update every row, the rows abse
 gradient with g = 0 (duplicate rows are summed first): the dense rule on the summed gradient.
 Sparse Adam is tested in test_parity.py.
 """
+
 import numpy as np
 import pytest
 import torch
-
 from paddle_harness import paddle
 
 import oar
@@ -31,8 +31,9 @@ def _ids_with_paddle_sortedness(rng, unique_unsorted_ok):
 
 def _batches(seed, unique_unsorted_ok=True, steps=STEPS):
     rng = np.random.default_rng(seed)
-    batches = [(_ids_with_paddle_sortedness(rng, unique_unsorted_ok), rng.standard_normal((BATCH, DIM)))
-               for _ in range(steps)]
+    batches = [
+        (_ids_with_paddle_sortedness(rng, unique_unsorted_ok), rng.standard_normal((BATCH, DIM))) for _ in range(steps)
+    ]
     # Always one step with duplicates and one with a row of the table never seen before.
     batches[1] = (np.array([3, 3, 3, 7, 0, 7]), batches[1][1])
     batches[2] = (np.array([0, 2, 4, 5, 8, 9]), batches[2][1])
@@ -73,8 +74,9 @@ def _paddle_run(name, kwargs, weights, batches, sparse=True, regularizer=None):
         paddle.set_default_dtype("float32")
 
 
-def _oar_run(name, kwargs, weights, batches, regularizer=None, engine=None, dtype=torch.float64,
-             densify=False, extra=None):
+def _oar_run(
+    name, kwargs, weights, batches, regularizer=None, engine=None, dtype=torch.float64, densify=False, extra=None
+):
     """oar's weights after each batch; ``densify``: feed the summed dense gradient instead."""
     emb = torch.nn.Embedding(ROWS, DIM, sparse=True, dtype=dtype)
     with torch.no_grad():
@@ -102,7 +104,7 @@ def _oar_run(name, kwargs, weights, batches, regularizer=None, engine=None, dtyp
 def _check_steps(got, expected, weights, label):
     moved = max(np.abs(e - weights).max() for e in expected)
     assert moved > 1e-3, f"{label}: Paddle did not move the weights"
-    for k, (a, b) in enumerate(zip(got, expected)):
+    for k, (a, b) in enumerate(zip(got, expected, strict=False)):
         err = np.abs(a - b).max() / moved
         assert err <= TOL, f"{label}: step {k + 1}: error {err:.2e} of the largest move"
 
@@ -173,13 +175,17 @@ def test_sparse_rmsprop_unsorted_rows_follow_the_algorithm():
     _check_steps(got, expected, weights, "RMSProp unsorted rows")
 
 
-@pytest.mark.parametrize("name,kwargs,regularizer", [
-    ("Lamb", {"learning_rate": 0.02}, ("L2", 0.1)),
-    ("Lamb", {"learning_rate": 0.02, "lamb_weight_decay": 0.0}, ("L1", 0.05)),
-    ("RMSProp", {"learning_rate": 0.01, "weight_decay": 0.1}, None),
-    ("RMSProp", {"learning_rate": 0.01, "weight_decay": ("L1", 0.05), "centered": True}, None),
-    ("RMSProp", {"learning_rate": 0.01, "momentum": 0.9}, ("L2", 0.2)),
-], ids=["lamb-attr-L2", "lamb-attr-L1", "rmsprop-wd-float", "rmsprop-wd-L1", "rmsprop-attr-L2"])
+@pytest.mark.parametrize(
+    "name,kwargs,regularizer",
+    [
+        ("Lamb", {"learning_rate": 0.02}, ("L2", 0.1)),
+        ("Lamb", {"learning_rate": 0.02, "lamb_weight_decay": 0.0}, ("L1", 0.05)),
+        ("RMSProp", {"learning_rate": 0.01, "weight_decay": 0.1}, None),
+        ("RMSProp", {"learning_rate": 0.01, "weight_decay": ("L1", 0.05), "centered": True}, None),
+        ("RMSProp", {"learning_rate": 0.01, "momentum": 0.9}, ("L2", 0.2)),
+    ],
+    ids=["lamb-attr-L2", "lamb-attr-L1", "rmsprop-wd-float", "rmsprop-wd-L1", "rmsprop-attr-L2"],
+)
 def test_sparse_grads_with_a_regularizer_match_paddle(name, kwargs, regularizer):
     """Paddle adds the dense decay term to the SelectedRows grad (``add_n``: a dense grad) and
     runs the dense kernel; it raises nothing (unlike Adam). oar gives the same numbers."""
@@ -210,15 +216,17 @@ def test_sparse_rmsprop_empty_grad_is_a_zero_grad():
     kwargs = {"learning_rate": 0.01, "momentum": 0.9, "centered": True}
     got, _, _ = _oar_run("RMSProp", kwargs, weights, batches)
     dense, _, _ = _oar_run("RMSProp", kwargs, weights, batches, densify=True, engine="eager")
-    for a, b in zip(got, dense):
+    for a, b in zip(got, dense, strict=False):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(got[3], got[2])  # the momentum still moves every row
 
 
 @pytest.mark.parametrize("engine", ["auto", "eager", "fused", "compiled"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("name,kwargs", [("Lamb", {"learning_rate": 0.02}),
-                                         ("RMSProp", {"learning_rate": 0.01, "momentum": 0.9, "centered": True})])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [("Lamb", {"learning_rate": 0.02}), ("RMSProp", {"learning_rate": 0.01, "momentum": 0.9, "centered": True})],
+)
 def test_sparse_equals_dense_on_the_summed_gradient_on_every_engine(name, kwargs, dtype, engine):
     """Whatever the engine, a sparse grad runs the eager rule (the fused and compiled engines
     take dense grads only), next to a dense param of the same optimizer (not with 'compiled', to
@@ -228,7 +236,7 @@ def test_sparse_equals_dense_on_the_summed_gradient_on_every_engine(name, kwargs
     extra = None if engine == "compiled" else torch.nn.Parameter(torch.ones(3, dtype=dtype))
     got, _, _ = _oar_run(name, kwargs, weights, batches, engine=engine, dtype=dtype, extra=extra)
     dense, _, _ = _oar_run(name, kwargs, weights, batches, engine="eager", dtype=dtype, densify=True)
-    for a, b in zip(got, dense):
+    for a, b in zip(got, dense, strict=False):
         np.testing.assert_array_equal(a, b)
     if extra is not None:
         assert not torch.equal(extra.detach(), torch.ones(3, dtype=dtype))

@@ -17,6 +17,7 @@ torch.optim or real Paddle 3.3.1 where they have the feature:
 
 Runtime: 342 tests, 20-30 s on 2 cores (most of it importing Paddle and the Paddle side-by-side runs).
 """
+
 from __future__ import annotations
 
 import copy
@@ -82,11 +83,13 @@ def _loss(params, k: int, only=None) -> torch.Tensor:
 def _train_step(opt, params, k: int) -> None:
     """One training step on step ``k``'s loss (``step(closure)`` for closure-only algorithms)."""
     if _requires_closure(type(opt)):
+
         def closure():
             opt.zero_grad()
             loss = _loss(params, k)
             loss.backward()
             return loss
+
         opt.step(closure)
     else:
         opt.zero_grad()
@@ -107,8 +110,9 @@ def _identical(a, b, where: str) -> None:
     assert len(a) == len(b), where
     for k, (x, y) in enumerate(zip(a, b, strict=True)):
         assert x.dtype == y.dtype and x.shape == y.shape, f"{where}[{k}]"
-        assert torch.equal(x.reshape(-1).view(torch.uint8), y.reshape(-1).view(torch.uint8)), \
+        assert torch.equal(x.reshape(-1).view(torch.uint8), y.reshape(-1).view(torch.uint8)), (
             f"{where}[{k}]: {x} vs {y}"
+        )
 
 
 def _build(name: str, params, **extra):
@@ -127,8 +131,14 @@ def _accepts_scheduler(name: str) -> bool:
     return True
 
 
-HOOK_KINDS = ("step_pre", "step_post", "state_dict_pre", "state_dict_post",
-              "load_state_dict_pre", "load_state_dict_post")
+HOOK_KINDS = (
+    "step_pre",
+    "step_post",
+    "state_dict_pre",
+    "state_dict_post",
+    "load_state_dict_pre",
+    "load_state_dict_post",
+)
 
 
 def _register_lambda_hooks(opt, calls: list) -> None:
@@ -146,6 +156,7 @@ def _hook_counts(opt) -> dict[str, int]:
 
 
 # ================================================================== copies and pickles
+
 
 @pytest.mark.parametrize("name", NAMES)
 def test_deepcopy_under_a_torch_scheduler_steps_its_own_params(name):
@@ -169,8 +180,9 @@ def test_deepcopy_under_a_torch_scheduler_steps_its_own_params(name):
         before = _values(ps)
         _train_step(twin, twin_params, 2)
         _identical(_values(ps), before, f"{type(o).__name__}: the original's params after the copy's step")
-        assert any(not torch.equal(a, b) for a, b in zip(twin_params, before, strict=True)), \
+        assert any(not torch.equal(a, b) for a, b in zip(twin_params, before, strict=True)), (
             "the copy's step changed nothing"
+        )
         _train_step(o, ps, 2)
         _identical(_values(twin_params), _values(ps), f"{type(o).__name__}: the copy vs the original")
     assert "step" not in vars(copy.deepcopy(opt)) and "step" in vars(opt)  # the wrapper stays with the original
@@ -218,8 +230,11 @@ def test_copies_listen_to_their_own_oar_scheduler(name):
         own = clone._learning_rate
         assert own is not sched and own.optimizer is clone and sched.optimizer is opt
         own.step()
-        assert [g["lr"] for g in clone.param_groups] == [0.005] * len(clone.param_groups) == [own()] * len(
-            clone.param_groups)
+        assert (
+            [g["lr"] for g in clone.param_groups]
+            == [0.005] * len(clone.param_groups)
+            == [own()] * len(clone.param_groups)
+        )
         assert [g["lr"] for g in opt.param_groups] == [sched()] * len(opt.param_groups) != [own()]
         own.step(0)
 
@@ -235,6 +250,7 @@ def test_deepcopy_copies_all_public_attributes(name):
 
     def public(o):
         return {k for k in vars(o) if not k.startswith("_")}
+
     assert public(copy.deepcopy(opt)) == public(opt)
 
 
@@ -275,7 +291,7 @@ def test_cycled_momentum_reaches_the_update(name, sched):
     as for torch's Adam / SGD(momentum)), and the update equals a twin given the same lr and the
     same momentum through Paddle's group keys (``'beta1'``, ``'momentum'``), bit for bit, and
     differs from a twin given the lr only. Elsewhere: torch's ValueError, as for torch's Adagrad."""
-    groups = lambda ps: [{"params": ps[:2]}, {"params": ps[2:], "learning_rate": 0.5}]  # noqa: E731
+    groups = lambda ps: [{"params": ps[:2]}, {"params": ps[2:], "learning_rate": 0.5}]
     params = [_params() for _ in range(3)]
     scheduled, twin, lr_only = (_build(name, groups(ps)) for ps in params)
     keys = _momentum_key(scheduled)
@@ -286,8 +302,9 @@ def test_cycled_momentum_reaches_the_update(name, sched):
         return
     view, paddle_key = keys
     scheduler = MOMENTUM_SCHEDULERS[sched](scheduled, STEPS)
-    torch_opt = (torch.optim.Adam(_params(), lr=0.01) if view == "betas"
-                 else torch.optim.SGD(_params(), lr=0.01, momentum=0.9))
+    torch_opt = (
+        torch.optim.Adam(_params(), lr=0.01) if view == "betas" else torch.optim.SGD(_params(), lr=0.01, momentum=0.9)
+    )
     torch_scheduler = MOMENTUM_SCHEDULERS[sched](torch_opt, STEPS)
     written = []
     for k in range(STEPS):
@@ -304,8 +321,9 @@ def test_cycled_momentum_reaches_the_update(name, sched):
     scheduled.state_dict()  # syncs the last value written (after the last step) into Paddle's key
     assert all(g[paddle_key] == _written(g, view) for g in scheduled.param_groups)
     _identical(_values(params[0]), _values(params[1]), f"{name} {sched} vs Paddle's group keys")
-    assert any(not torch.equal(a, b) for a, b in zip(params[0], params[2], strict=True)), \
+    assert any(not torch.equal(a, b) for a, b in zip(params[0], params[2], strict=True)), (
         "the cycled momentum changed nothing"
+    )
 
 
 @pytest.mark.parametrize("sched", list(MOMENTUM_SCHEDULERS))
@@ -337,8 +355,12 @@ def test_adam_under_cycled_betas_keeps_torchs_moments(sched):
 
 def _paddle_twin(paddle, name: str, init, group_options: dict):
     """Paddle's optimizer over float64 params equal to ``init``, in group mode (one group)."""
-    ps = [paddle.create_parameter(list(a.shape), "float64",
-                                  default_initializer=paddle.nn.initializer.Assign(a.detach().numpy())) for a in init]
+    ps = [
+        paddle.create_parameter(
+            list(a.shape), "float64", default_initializer=paddle.nn.initializer.Assign(a.detach().numpy())
+        )
+        for a in init
+    ]
     kw = {k: v for k, v in _kwargs(ALGORITHMS[name]).items() if k != "weight_decay"}
     opt = getattr(paddle.optimizer, name)(parameters=[{"params": ps, **group_options}], **kw)
     return opt, ps
@@ -351,6 +373,7 @@ def test_cycled_betas_match_paddle(name):
     step): float64 params within 1e-10 of Paddle relative to the update (the parity criterion)."""
     paddle = pytest.importorskip("paddle")
     from paddle_harness import rel_err
+
     paddle.set_default_dtype("float64")
     init = _params()
     kw = {k: v for k, v in _kwargs(ALGORITHMS[name]).items() if k != "weight_decay"}
@@ -407,6 +430,7 @@ def test_betas_group_key_both_ways(name):
 
 
 # ================================================================== zero_grad and clear_grad
+
 
 def _grad_facts(p) -> tuple:
     """What zero_grad leaves: None, or (values, requires_grad, has a grad_fn)."""
@@ -483,6 +507,7 @@ def test_clear_grad_keeps_paddles_rules(name):
 def test_profiler_records_zero_grad_and_step_like_torch(name):
     """The profiler shows ``Optimizer.zero_grad#<class>.zero_grad`` and
     ``Optimizer.step#<class>.step``, as for torch's Adam; a pickled copy records the same."""
+
     def records(opt, params):
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             _train_step(opt, params, 0)
@@ -500,11 +525,13 @@ def test_profiler_records_zero_grad_and_step_like_torch(name):
 
 # ================================================================== state dicts
 
+
 @pytest.mark.parametrize("name", NAMES)
 def test_state_not_tied_to_a_param_is_kept(name):
     """torch's ``test_state_dict_pre_hook``: a pre hook writes ``opt.state['test'] = 1``; the state
     dict has it, as torch's, and loading it restores it (torch keeps such entries as they are).
     An int key, which a state dict cannot tell from a param's index, raises a ValueError naming it."""
+
     def hook(o):
         o.state["test"] = 1
 
@@ -544,6 +571,7 @@ def test_state_dict_param_names_load_like_torch(name):
 
 # ================================================================== calling conventions
 
+
 def _torch_error(call):
     with pytest.raises(Exception) as exc:
         call()
@@ -558,8 +586,10 @@ def test_a_tensor_as_params_raises_torchs_type_error(name):
     expected = _torch_error(lambda: torch.optim.SGD(tensor, lr=0.1))
     kw = _kwargs(ALGORITHMS[name])
     lr = kw.pop("learning_rate")
-    calls = [lambda: ALGORITHMS[name].cls(tensor, learning_rate=lr, **kw),
-             lambda: ALGORITHMS[name].cls(parameters=tensor, learning_rate=lr, **kw)]
+    calls = [
+        lambda: ALGORITHMS[name].cls(tensor, learning_rate=lr, **kw),
+        lambda: ALGORITHMS[name].cls(parameters=tensor, learning_rate=lr, **kw),
+    ]
     if not ALGORITHMS[name].required_lr:
         calls.append(lambda: ALGORITHMS[name].cls(tensor, **kw))
     for call in calls:
@@ -582,6 +612,7 @@ def test_named_and_plain_params_mixed_raise_torchs_value_error(name):
 
 # ================================================================== torch's hooks, repr, no-grad steps
 
+
 @pytest.mark.parametrize("name", NAMES)
 def test_hooks_run_like_torchs(name):
     """torch's hook tests: every kind of hook runs, in the same order as for torch.optim.SGD
@@ -594,7 +625,8 @@ def test_hooks_run_like_torchs(name):
         _register_lambda_hooks(opt, calls)
         opt.register_state_dict_post_hook(lambda o, sd: {**sd, "extra": True})
         opt.register_load_state_dict_pre_hook(
-            lambda o, sd: {**sd, "param_groups": [{**g, "lr": 0.002} for g in sd["param_groups"]]})
+            lambda o, sd: {**sd, "param_groups": [{**g, "lr": 0.002} for g in sd["param_groups"]]}
+        )
         _train_step(opt, params, 0)
         sd = opt.state_dict()
         assert sd.get("extra") is True
@@ -635,12 +667,17 @@ def test_step_without_grads_changes_nothing(name):
 
 # ================================================================== Paddle's unit tests, ported
 
+
 def _numeric_arguments(name: str) -> list[str]:
     """``learning_rate`` and Paddle's constructor arguments whose default is a number."""
     import paddle
+
     sig = inspect.signature(getattr(paddle.optimizer, name).__init__)
-    return [k for k, p in sig.parameters.items() if k == "learning_rate" or (
-        isinstance(p.default, numbers.Real) and not isinstance(p.default, bool))]
+    return [
+        k
+        for k, p in sig.parameters.items()
+        if k == "learning_rate" or (isinstance(p.default, numbers.Real) and not isinstance(p.default, bool))
+    ]
 
 
 def _none_cases() -> list[tuple[str, str]]:
@@ -675,11 +712,13 @@ def test_none_argument_raises_paddles_exception_type(name, arg):
         lin = paddle.nn.Linear(2, 2)
         opt = getattr(paddle.optimizer, name)(parameters=lin.parameters(), **kw)
         x = paddle.ones([3, 2])
+
         def closure():
             opt.clear_grad()
             loss = lin(x).sum()
             loss.backward()
             return loss
+
         if _requires_closure(algo.cls):
             opt.step(closure)
         else:
@@ -709,8 +748,10 @@ def test_get_opti_var_name_list_matches_paddle(name, mode):
     opt_name = "opt1" if mode == "named_optimizer" else None
     lr = _kwargs(algo)["learning_rate"]
     with paddle.utils.unique_name.guard():
-        pp = [paddle.create_parameter(list(s), "float64", attr=paddle.ParamAttr(name=n))
-              for s, n in zip(SHAPES, names, strict=True)]
+        pp = [
+            paddle.create_parameter(list(s), "float64", attr=paddle.ParamAttr(name=n))
+            for s, n in zip(SHAPES, names, strict=True)
+        ]
         p_arg = [{"params": pp[:2]}, {"params": pp[2:]}] if mode == "groups" else pp
         popt = getattr(paddle.optimizer, name)(parameters=p_arg, learning_rate=lr, name=opt_name)
         params = _params()
@@ -722,17 +763,20 @@ def test_get_opti_var_name_list_matches_paddle(name, mode):
             for p in params:
                 p.grad = None
             if _requires_closure(algo.cls):
+
                 def pclosure(active=active):
                     popt.clear_grad()
                     loss = sum((pp[i] * pp[i]).sum() for i in active)
                     loss.backward()
                     return loss
+
                 popt.step(pclosure)
 
                 def closure(active=active, k=k):
                     loss = _loss(params, k, only=active)
                     loss.backward()
                     return loss
+
                 opt.step(closure)
             else:
                 popt.clear_grad(set_to_zero=False)

@@ -3,6 +3,7 @@ and what they share: clips, schedulers, ParamAttr sets in the neutral vocabulary
 ``paddle_harness.translate``. Each module defines ``ENTRY = AlgorithmCases(...)``;
 ``tests/algorithm_cases.py`` collects them.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -18,16 +19,28 @@ VALUE_MIN = ("clip", "ClipGradByValue", {"max": 0.8, "min": -0.3})
 NORM = ("clip", "ClipGradByNorm", {"clip_norm": 0.5})
 
 # Per-parameter attributes: lr multipliers, own regularizers, one param left out of clipping.
-ATTRS = [Spec((6, 5), lr_mult=0.5), Spec((5,), regularizer=("L1", 0.05)),
-         Spec((2, 3, 4), regularizer=("L2", 0.2), need_clip=False), Spec((1,), lr_mult=2.0)]
+ATTRS = [
+    Spec((6, 5), lr_mult=0.5),
+    Spec((5,), regularizer=("L1", 0.05)),
+    Spec((2, 3, 4), regularizer=("L2", 0.2), need_clip=False),
+    Spec((1,), lr_mult=2.0),
+]
 NO_CLIP = [Spec((6, 5)), Spec((5,), need_clip=False), Spec((2, 3, 4)), Spec((1,))]
 
 SCHEDULERS = [
     ("sched", "StepDecay", {"learning_rate": 0.01, "step_size": 3, "gamma": 0.5}),
     ("sched", "CosineAnnealingDecay", {"learning_rate": 0.01, "T_max": 7}),
     ("sched", "NoamDecay", {"d_model": 16, "warmup_steps": 5, "learning_rate": 0.1}),
-    ("sched", "LinearWarmup", {"learning_rate": ("sched", "CosineAnnealingDecay", {"learning_rate": 0.01, "T_max": 10}),
-                               "warmup_steps": 4, "start_lr": 0.0, "end_lr": 0.01}),
+    (
+        "sched",
+        "LinearWarmup",
+        {
+            "learning_rate": ("sched", "CosineAnnealingDecay", {"learning_rate": 0.01, "T_max": 10}),
+            "warmup_steps": 4,
+            "start_lr": 0.0,
+            "end_lr": 0.01,
+        },
+    ),
 ]
 
 CLIPS = [None, GLOBAL, GLOBAL_SKIP, VALUE, VALUE_MIN, NORM]

@@ -1,5 +1,6 @@
 """Test data of Adagrad (see tests/cases/__init__.py)."""
-from cases import AlgorithmCases, ATTRS, GLOBAL, GLOBAL_SKIP, NO_CLIP, SCHEDULERS, VALUE, VALUE_MIN
+
+from cases import ATTRS, GLOBAL, GLOBAL_SKIP, NO_CLIP, SCHEDULERS, VALUE, VALUE_MIN, AlgorithmCases
 
 ENTRY = AlgorithmCases(
     name="Adagrad",
@@ -14,11 +15,15 @@ ENTRY = AlgorithmCases(
         ({"learning_rate": 0.05, "grad_clip": VALUE}, NO_CLIP, None),
         ({"learning_rate": 0.05, "grad_clip": VALUE_MIN, "initial_accumulator_value": 0.5}, None, None),
         ({"learning_rate": 0.05, "grad_clip": GLOBAL, "weight_decay": ("L2", 0.01)}, ATTRS, None),
-        ({"learning_rate": 0.05, "weight_decay": 0.01},
-         None,
-         [{"idx": [0, 1], "learning_rate": 0.5, "initial_accumulator_value": 0.3},
-          {"idx": [2], "weight_decay": ("L1", 0.1), "epsilon": 1e-3, "grad_clip": GLOBAL},
-          {"idx": [3], "epsilon": 0.1, "weight_decay": None}]),
+        (
+            {"learning_rate": 0.05, "weight_decay": 0.01},
+            None,
+            [
+                {"idx": [0, 1], "learning_rate": 0.5, "initial_accumulator_value": 0.3},
+                {"idx": [2], "weight_decay": ("L1", 0.1), "epsilon": 1e-3, "grad_clip": GLOBAL},
+                {"idx": [3], "epsilon": 0.1, "weight_decay": None},
+            ],
+        ),
         *[({"learning_rate": s, "initial_accumulator_value": 0.1}, None, None) for s in SCHEDULERS],
     ],
     options={"epsilon": [1e-6, 1e-4, 1e-10, 0.1], "initial_accumulator_value": [0.0, 0.1, 1.0]},

@@ -1,5 +1,6 @@
 """Test data of Adam (see tests/cases/__init__.py)."""
-from cases import AlgorithmCases, ATTRS, GLOBAL, GLOBAL_SKIP, NO_CLIP, SCHEDULERS, VALUE, VALUE_MIN
+
+from cases import ATTRS, GLOBAL, GLOBAL_SKIP, NO_CLIP, SCHEDULERS, VALUE, VALUE_MIN, AlgorithmCases
 
 ENTRY = AlgorithmCases(
     name="Adam",
@@ -14,15 +15,23 @@ ENTRY = AlgorithmCases(
         ({"grad_clip": VALUE}, NO_CLIP, None),
         ({"grad_clip": VALUE_MIN}, None, None),
         ({"grad_clip": GLOBAL, "weight_decay": ("L2", 0.01)}, ATTRS, None),
-        ({"weight_decay": 0.01, "learning_rate": 0.02},
-         None,
-         [{"idx": [0, 1], "learning_rate": 0.5, "beta1": 0.7},
-          {"idx": [2], "weight_decay": ("L1", 0.1), "epsilon": 1e-3, "grad_clip": GLOBAL},
-          {"idx": [3], "beta2": 0.9}]),
+        (
+            {"weight_decay": 0.01, "learning_rate": 0.02},
+            None,
+            [
+                {"idx": [0, 1], "learning_rate": 0.5, "beta1": 0.7},
+                {"idx": [2], "weight_decay": ("L1", 0.1), "epsilon": 1e-3, "grad_clip": GLOBAL},
+                {"idx": [3], "beta2": 0.9},
+            ],
+        ),
         *[({"learning_rate": s, "amsgrad": True}, None, None) for s in SCHEDULERS],
     ],
-    options={"beta1": [0.9, 0.8, 0.5, 0.0], "beta2": [0.999, 0.99, 0.9, 0.7],
-             "epsilon": [1e-8, 1e-6, 1e-3, 0.3], "amsgrad": [False, True]},
+    options={
+        "beta1": [0.9, 0.8, 0.5, 0.0],
+        "beta2": [0.999, 0.99, 0.9, 0.7],
+        "epsilon": [1e-8, 1e-6, 1e-3, 0.3],
+        "amsgrad": [False, True],
+    },
     group_options=["beta1", "beta2", "epsilon"],
     weight_decay=True,
     required={},

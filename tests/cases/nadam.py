@@ -1,7 +1,8 @@
 """Test data of NAdam (see tests/cases/__init__.py), and the clip rows Adadelta and RAdam share."""
+
 from typing import Any
 
-from cases import AlgorithmCases, ATTRS, Case, GLOBAL, GLOBAL_SKIP, NO_CLIP, SCHEDULERS, VALUE, VALUE_MIN
+from cases import ATTRS, GLOBAL, GLOBAL_SKIP, NO_CLIP, SCHEDULERS, VALUE, VALUE_MIN, AlgorithmCases, Case
 
 
 def clip_cases(**base: Any) -> list[Case]:
@@ -27,15 +28,23 @@ ENTRY = AlgorithmCases(
         ({"beta1": 0.8, "beta2": 0.99, "epsilon": 0.3, "learning_rate": 0.05, "momentum_decay": 0.5}, None, None),
         ({"beta1": 0.0, "beta2": 0.0, "epsilon": 0.0}, None, None),
         *clip_cases(),
-        ({"weight_decay": 0.01, "learning_rate": 0.02},
-         None,
-         [{"idx": [0, 1], "learning_rate": 0.5, "beta1": 0.7, "momentum_decay": 0.02},
-          {"idx": [2], "weight_decay": ("L1", 0.1), "epsilon": 1e-3, "grad_clip": GLOBAL},
-          {"idx": [3], "beta2": 0.9}]),
+        (
+            {"weight_decay": 0.01, "learning_rate": 0.02},
+            None,
+            [
+                {"idx": [0, 1], "learning_rate": 0.5, "beta1": 0.7, "momentum_decay": 0.02},
+                {"idx": [2], "weight_decay": ("L1", 0.1), "epsilon": 1e-3, "grad_clip": GLOBAL},
+                {"idx": [3], "beta2": 0.9},
+            ],
+        ),
         *[({"learning_rate": s}, None, None) for s in SCHEDULERS],
     ],
-    options={"beta1": [0.9, 0.8, 0.5, 0.0], "beta2": [0.999, 0.99, 0.9, 0.7],
-             "epsilon": [1e-8, 1e-6, 1e-3, 0.3], "momentum_decay": [0.004, 0.0, 0.1, 1.0]},
+    options={
+        "beta1": [0.9, 0.8, 0.5, 0.0],
+        "beta2": [0.999, 0.99, 0.9, 0.7],
+        "epsilon": [1e-8, 1e-6, 1e-3, 0.3],
+        "momentum_decay": [0.004, 0.0, 0.1, 1.0],
+    },
     group_options=["beta1", "beta2", "epsilon", "momentum_decay"],
     weight_decay=True,
     required={},
