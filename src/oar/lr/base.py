@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 import warnings
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -153,7 +153,7 @@ class LRScheduler(_TorchLRScheduler):
         state.update((key, _plain(self.__dict__[key])) for key in self._extra_state)
         return state
 
-    def set_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def set_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load a state produced by ``state_dict()``; listeners are notified afterwards.
 
         Raises:
@@ -185,7 +185,7 @@ class LRScheduler(_TorchLRScheduler):
     def _restore_extra_state(self) -> None:
         """Rebuild the extra state from the loaded keys, for a dict without it (one that Paddle wrote)."""
 
-    def set_dict(self, state_dict: dict[str, Any]) -> None:
+    def set_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Alias of ``set_state_dict`` (dispatches to the subclass's override)."""
         self.set_state_dict(state_dict)
 
@@ -221,7 +221,7 @@ class LRScheduler(_TorchLRScheduler):
             g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"] for g in optimizer.param_groups
         ]
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """torch's name for :meth:`set_state_dict` (Paddle's keys)."""
         self.set_state_dict(state_dict)
 

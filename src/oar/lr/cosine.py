@@ -28,6 +28,18 @@ class CosineAnnealingDecay(LRScheduler):
         TypeError: ``T_max`` is not an int or ``eta_min`` not a float/int.
         AssertionError: ``T_max <= 0``.
         plus the base-class errors for ``learning_rate``.
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.CosineAnnealingDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.CosineAnnealingDecay(learning_rate=0.5, T_max=4)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.426777, 0.25, 0.073223, 0.0, 0.073223]
     """
 
     def __init__(
@@ -105,6 +117,18 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         TypeError: ``T_0`` or ``T_mult`` is not comparable with an int, or ``eta_min`` is not a real
             number; plus the base-class errors for ``learning_rate`` (checked before ``eta_min``, whose
             error Paddle raises at the constructor's step).
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.CosineAnnealingWarmRestarts`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.CosineAnnealingWarmRestarts(learning_rate=0.5, T_0=3)
+        >>> lrs = []
+        >>> for epoch in range(7):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.375, 0.125, 0.5, 0.375, 0.125, 0.5]
     """
 
     T_0: int

@@ -56,6 +56,18 @@ class OneCycleLR(LRScheduler):
             ``divide_factor`` (negative initial lr), or a step beyond ``total_steps``.
         ZeroDivisionError: ``divide_factor == 0``, or a phase of zero length is reached (e.g.
             ``phase_pct * total_steps == 1``), as in Paddle.
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.OneCycleLR`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.OneCycleLR(max_learning_rate=1.0, total_steps=6)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.04, 0.994416, 0.811764, 0.462689, 0.133561, 0.0001]
     """
 
     total_steps: int
@@ -210,6 +222,18 @@ class CyclicLR(LRScheduler):
         ValueError: ``max_learning_rate < 0``, ``step_size_up <= 0``, ``step_size_down <= 0``, an unknown
             ``mode`` without ``scale_fn``, an unknown ``scale_mode``; plus the base-class errors for
             ``base_learning_rate``.
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.CyclicLR`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.CyclicLR(base_learning_rate=0.1, max_learning_rate=1.0, step_size_up=2)
+        >>> lrs = []
+        >>> for epoch in range(7):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.1, 0.55, 1.0, 0.55, 0.1, 0.55, 1.0]
     """
 
     cycle_size: float

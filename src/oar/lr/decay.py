@@ -36,6 +36,18 @@ class NoamDecay(LRScheduler):
 
     Raises:
         ValueError: ``d_model <= 0``; plus the base-class errors for ``learning_rate``.
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.NoamDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.NoamDecay(d_model=64, warmup_steps=3, learning_rate=1.0)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.0, 0.024056, 0.048113, 0.072169, 0.0625, 0.055902]
     """
 
     def __init__(
@@ -87,6 +99,18 @@ class StepDecay(LRScheduler):
         ValueError: ``gamma >= 1.0``.
         AssertionError: ``step_size <= 0``.
         plus the base-class errors for ``learning_rate``.
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.StepDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.StepDecay(learning_rate=0.5, step_size=2, gamma=0.1)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.5, 0.05, 0.05, 0.005, 0.005]
     """
 
     def __init__(
@@ -150,6 +174,18 @@ class PiecewiseDecay(LRScheduler):
         ValueError: ``boundaries`` is empty, or ``len(values) <= len(boundaries)``.
 
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/PiecewiseDecay_en.html
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.PiecewiseDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.PiecewiseDecay(boundaries=[2, 4], values=[0.1, 0.01, 0.001])
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     """
 
     boundaries: Sequence[int]
@@ -200,6 +236,18 @@ class NaturalExpDecay(LRScheduler):
         plus the base-class errors for ``learning_rate``.
 
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/NaturalExpDecay_en.html
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.NaturalExpDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.NaturalExpDecay(learning_rate=0.5, gamma=0.1)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.452419, 0.409365, 0.370409, 0.33516]
     """
 
     gamma: float
@@ -239,6 +287,18 @@ class InverseTimeDecay(LRScheduler):
         plus the base-class errors for ``learning_rate``.
 
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/InverseTimeDecay_en.html
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.InverseTimeDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.InverseTimeDecay(learning_rate=0.5, gamma=0.1)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.454545, 0.416667, 0.384615, 0.357143]
     """
 
     gamma: float
@@ -296,6 +356,18 @@ class PolynomialDecay(LRScheduler):
         plus the base-class errors for ``learning_rate``.
 
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/PolynomialDecay_en.html
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.PolynomialDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.PolynomialDecay(learning_rate=0.5, decay_steps=4, end_lr=0.1, power=1.0)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.4, 0.3, 0.2, 0.1, 0.1]
     """
 
     decay_steps: int
@@ -368,6 +440,18 @@ class ExponentialDecay(LRScheduler):
         plus the base-class errors for ``learning_rate``.
 
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/ExponentialDecay_en.html
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.ExponentialDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.ExponentialDecay(learning_rate=0.5, gamma=0.9)
+        >>> lrs = []
+        >>> for epoch in range(5):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.45, 0.405, 0.3645, 0.32805]
     """
 
     gamma: float
@@ -411,6 +495,18 @@ class MultiStepDecay(LRScheduler):
         plus the base-class errors for ``learning_rate``.
 
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/MultiStepDecay_en.html
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.MultiStepDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.MultiStepDecay(learning_rate=0.5, milestones=[2, 4], gamma=0.1)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.5, 0.05, 0.05, 0.005, 0.005]
     """
 
     milestones: Sequence[int]
@@ -490,6 +586,18 @@ class LambdaDecay(_LambdaSchedule):
         plus the base-class errors for ``learning_rate``.
 
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/LambdaDecay_en.html
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.LambdaDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.LambdaDecay(learning_rate=0.5, lr_lambda=lambda epoch: 0.9**epoch)
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.45, 0.405, 0.3645]
     """
 
     def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
@@ -529,6 +637,18 @@ class MultiplicativeDecay(_LambdaSchedule):
         plus the base-class errors for ``learning_rate``.
 
     Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/lr/MultiplicativeDecay_en.html
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.MultiplicativeDecay`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.MultiplicativeDecay(learning_rate=0.5, lr_lambda=lambda epoch: 0.5)
+        >>> lrs = []
+        >>> for epoch in range(4):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.5, 0.25, 0.125, 0.0625]
     """
 
     def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list

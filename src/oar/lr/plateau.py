@@ -109,6 +109,18 @@ class ReduceOnPlateau(LRScheduler, _TorchReduceLROnPlateau):
         AttributeError: ``mode`` or ``threshold_mode`` is not a str (Paddle fails calling ``.lower()``).
         ValueError: an unknown ``mode`` or ``threshold_mode``, or ``factor >= 1.0``.
         TypeError: ``factor`` is not comparable with 1.0, or ``learning_rate`` is not a float or int.
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.ReduceOnPlateau`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.ReduceOnPlateau(learning_rate=0.5, patience=1, factor=0.5)
+        >>> lrs = []
+        >>> for loss in [1.0, 0.8, 0.8, 0.8, 0.8, 0.8]:
+        ...     lrs.append(round(sched(), 6))
+        ...     sched.step(loss)  # the metric it watches
+        >>> lrs
+        [0.5, 0.5, 0.5, 0.5, 0.25, 0.25]
     """
 
     mode: Literal["min", "max"]

@@ -1,6 +1,7 @@
 """Linear schedules: ``LinearWarmup`` (before a float or another scheduler) and ``LinearLR``."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .base import LRScheduler, _holds
@@ -29,6 +30,20 @@ class LinearWarmup(LRScheduler):
         TypeError: ``learning_rate`` is not a float, int or LRScheduler.
         AssertionError: ``warmup_steps`` is not a positive int, or ``end_lr <= start_lr``.
         plus the base-class errors, applied to ``start_lr``.
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.LinearWarmup`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.LinearWarmup(
+        ...     learning_rate=oar.lr.CosineAnnealingDecay(learning_rate=0.5, T_max=4), warmup_steps=2,
+        ...     start_lr=0.0, end_lr=0.5)
+        >>> lrs = []
+        >>> for epoch in range(7):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.0, 0.25, 0.5, 0.426777, 0.25, 0.073223, 0.0]
     """
 
     def __init__(
@@ -74,7 +89,7 @@ class LinearWarmup(LRScheduler):
             state["LinearWarmup_LR"] = self.learning_rate.state_dict()
         return state
 
-    def set_state_dict(self, state_dict: dict[str, Any]) -> None:
+    def set_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         super().set_state_dict(state_dict)
         if isinstance(self.learning_rate, LRScheduler):
             self.learning_rate.set_state_dict(state_dict["LinearWarmup_LR"])
@@ -105,6 +120,18 @@ class LinearLR(LRScheduler):
         ValueError: ``start_factor`` outside (0, 1], ``end_factor`` outside [0, 1] or ``total_steps <= 0``.
         TypeError: one of them is not comparable with a number; plus the base-class errors for
             ``learning_rate``.
+
+    Examples:
+        The lr of each epoch (Paddle 3.3.1's ``paddle.optimizer.lr.LinearLR`` gives the same):
+
+        >>> import oar
+        >>> sched = oar.lr.LinearLR(learning_rate=0.5, total_steps=4, start_factor=0.25)
+        >>> lrs = []
+        >>> for epoch in range(6):
+        ...     lrs.append(round(sched(), 6))  # the lr of this epoch
+        ...     sched.step()
+        >>> lrs
+        [0.125, 0.21875, 0.3125, 0.40625, 0.5, 0.5]
     """
 
     start_factor: float
