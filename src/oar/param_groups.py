@@ -54,6 +54,16 @@ def param_groups_weight_decay(model: torch.nn.Module, weight_decay: float = 1e-5
         TypeError: ``model`` is not a ``torch.nn.Module``; ``no_weight_decay_list`` is a string
             or holds a non-string; ``key`` is not a string.
         ValueError: a name of ``no_weight_decay_list`` that is not a param of ``model``.
+
+    Examples:
+        >>> import torch, oar
+        >>> model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2))
+        >>> groups = oar.param_groups_weight_decay(model, weight_decay=0.01)
+        >>> [([name for name, _ in g["params"]], g["weight_decay"]) for g in groups]
+        [(['0.bias', '1.weight', '1.bias', '2.bias'], 0.0), (['0.weight', '2.weight'], 0.01)]
+        >>> opt = oar.AdamW(learning_rate=1e-3, parameters=groups)  # or oar.AdamW(groups, 1e-3)
+        >>> [g["weight_decay"] for g in opt.param_groups]
+        [0.0, 0.01]
     """
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
