@@ -788,3 +788,37 @@ def test_get_opti_var_name_list_matches_paddle(name, mode):
     assert opt.get_opti_var_name_list() == expected
     if algo.rule is not None and name != "SGD":
         assert expected, f"{name}: Paddle created no accumulators (the test compares nothing)"
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if ALGORITHMS[n].multi_precision])
+def test_get_opti_var_name_list_master_weights_match_paddle(name):
+    """With ``multi_precision=True`` on bfloat16 params, accumulators belong to the float32
+    master weight (``<param>_fp32_master_0_<acc>_0``). Paddle's CPU build has no bfloat16 update
+    kernels (``step()`` raises NotFound after creating the accumulators, except SGD's), so the names
+    are those it created before the kernel ran."""
+    paddle = pytest.importorskip("paddle")
+    algo = ALGORITHMS[name]
+    names = ["fc.weight", "fc.bias"]
+    lr = _kwargs(algo)["learning_rate"]
+    with paddle.utils.unique_name.guard():
+        pp = [
+            paddle.create_parameter(
+                [3], "bfloat16", attr=paddle.ParamAttr(name=n), default_initializer=paddle.nn.initializer.Constant(1.0)
+            )
+            for n in names
+        ]
+        popt = getattr(paddle.optimizer, name)(parameters=pp, learning_rate=lr, multi_precision=True)
+        sum((p.astype("float32") * p.astype("float32")).sum() for p in pp).backward()
+        try:
+            popt.step()
+        except RuntimeError as exc:  # no bfloat16 kernel on CPU: the accumulators exist already
+            assert "not registered" in str(exc), exc
+        expected = popt.get_opti_var_name_list()
+    params = [torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16)) for _ in names]
+    opt = algo.cls(list(zip(names, params, strict=True)), learning_rate=lr, multi_precision=True)
+    for p in params:
+        p.grad = 2 * p.detach()
+    opt.step()
+    assert opt.get_opti_var_name_list() == expected
+    if name != "SGD":
+        assert expected and all("_fp32_master_0_" in n for n in expected), expected
