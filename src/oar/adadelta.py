@@ -3,13 +3,18 @@
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Adadelta_en.html)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 
 from .algorithms import Algorithm, Peer, Traffic, register
+from .clip import ClipGradBase
 from .engine import fused as _fused
+from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
+from .regularizer import WeightDecayRegularizer
 from .validate import number
 
 __all__ = ["Adadelta", "adadelta_update"]
@@ -84,12 +89,12 @@ class Adadelta(Optimizer):
 
     def __init__(
         self,
-        learning_rate: Any = 0.001,
+        learning_rate: float | LRScheduler = 0.001,
         epsilon: float = 1.0e-6,
         rho: float = 0.95,
-        parameters: Any = None,
-        weight_decay: Any = None,
-        grad_clip: Any = None,
+        parameters: Params | None = None,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
         name: str | None = None,
     ) -> None:
         _not_none("learning_rate", learning_rate)
@@ -100,7 +105,7 @@ class Adadelta(Optimizer):
             options={"epsilon": epsilon, "rho": rho},
         )
 
-    def _validate_group(self, group: dict) -> None:
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
         for key in ("epsilon", "rho"):
             if key in group:
                 _not_none(key, group[key])
@@ -109,10 +114,10 @@ class Adadelta(Optimizer):
         if "rho" in group:
             number("rho", group["rho"], low=0.0, high=1.0)
 
-    def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+    def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         return {"_avg_squared_grad": self._zeros(target), "_avg_squared_update": self._zeros(target)}
 
-    def _hyper(self, group: dict, dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
         return {"rho": float(group["rho"]), "epsilon": float(group["epsilon"])}
 
     _rule = staticmethod(adadelta_update)
@@ -126,7 +131,7 @@ _fused.register(adadelta_update, _fused.Kernel("adadelta.c", ("_avg_squared_grad
                                                (), _fused_hypers))
 
 
-def _torch_adadelta(**flags: object) -> Peer:
+def _torch_adadelta(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(f"torch.Adadelta({label})", "torch",
                 lambda params, lr, _: torch.optim.Adadelta(params, lr=lr, rho=0.95, eps=1e-6, **flags),

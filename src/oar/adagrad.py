@@ -4,6 +4,7 @@ Stochastic Optimization", JMLR 12) with ``paddle.optimizer.Adagrad``'s numerics
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -13,6 +14,7 @@ from .clip import ClipGradBase
 from .engine import fused as _fused
 from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
 from .regularizer import WeightDecayRegularizer
 from .validate import not_set, number
 
@@ -86,7 +88,7 @@ class Adagrad(Optimizer):
         self,
         learning_rate: float | LRScheduler,
         epsilon: float = 1e-06,
-        parameters: Any = None,
+        parameters: Params | None = None,
         weight_decay: float | WeightDecayRegularizer | None = None,
         grad_clip: ClipGradBase | None = None,
         name: str | None = None,
@@ -98,20 +100,20 @@ class Adagrad(Optimizer):
             options={"epsilon": epsilon, "initial_accumulator_value": initial_accumulator_value},
         )
 
-    def _validate_group(self, group: dict) -> None:
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
         if "epsilon" in group:
             number("epsilon", group["epsilon"], low=0.0, finite=True)
         if "initial_accumulator_value" in group:
             number("initial_accumulator_value", group["initial_accumulator_value"], low=0.0, finite=True,
                    str_error=ValueError)
 
-    def _accumulators(self, target: Tensor, group: dict) -> dict[str, Tensor]:
+    def _accumulators(self, target: Tensor, group: Mapping[str, Any]) -> dict[str, Tensor]:
         return {"moment": self._filled(target, float(group["initial_accumulator_value"]))}
 
     def _check_grad(self, param: Tensor, grad: Tensor, regularizer: object) -> None:
         """Sparse gradients are supported (Paddle's SelectedRows kernel)."""
 
-    def _hyper(self, group: dict, dtype: torch.dtype, param_key: None) -> dict[str, Any]:
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: None) -> dict[str, Any]:
         return {"epsilon": float(group["epsilon"])}
 
     _rule = staticmethod(adagrad_update)
@@ -121,7 +123,7 @@ _fused.register(adagrad_update, _fused.Kernel("adagrad.c", ("moment",), (),
                                               lambda hyper: (hyper["lr"], hyper["epsilon"])))
 
 
-def _torch_adagrad(**flags: object) -> Peer:
+def _torch_adagrad(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(f"torch.Adagrad({label})", "torch",
                 lambda params, lr, _: torch.optim.Adagrad(params, lr=lr, eps=1e-6, initial_accumulator_value=0.0,

@@ -2,18 +2,27 @@
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Adam_en.html)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 
 from .algorithms import Algorithm, Peer, Traffic, register
+from .clip import ClipGradBase
 from .engine import fused as _fused
+from .engine.rule import Hyper, State
+from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
 from .precision import as_float
+from .regularizer import WeightDecayRegularizer
 from .validate import not_set, number
 
 __all__ = ["Adam", "adam_update"]
 
 
-def adam_update(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad=False, lazy_mode=False):
+def adam_update(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: Any, beta1: Any, beta2: Any,
+                epsilon: Any, amsgrad: bool = False, lazy_mode: bool = False) -> None:
     """One Adam step of ``param`` in place (Paddle's rule; ε scaled by sqrt(1-β2^t)).
 
     Hyper-parameters may be Python floats or 0-d tensors (the compiled engine passes tensors so
@@ -42,7 +51,8 @@ def adam_update(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad=False,
     b2p.mul_(beta2)
 
 
-def _adam_sparse(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad, lazy_mode):
+def _adam_sparse(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: Any, beta1: Any, beta2: Any,
+                 epsilon: Any, amsgrad: bool, lazy_mode: bool) -> None:
     """Adam for a sparse COO gradient whose sparse dim is the first (``Embedding(sparse=True)``).
 
     Duplicate rows are summed. ``lazy_mode``: only rows present in the gradient change. Otherwise
@@ -81,6 +91,33 @@ def _adam_sparse(param, grad, state, *, lr, beta1, beta2, epsilon, amsgrad, lazy
     b2p.mul_(beta2)
 
 
+def check_adam_options(group: Mapping[str, Any]) -> None:
+    """Adam's (and AdamW's, Adamax's) checks of the options present in ``group``.
+
+    Raises:
+        ValueError: ``beta1`` or ``beta2`` outside [0, 1); ``epsilon`` negative or infinite.
+        TypeError: a non-number option (a 1-element tensor is a number); ``lazy_mode`` not a bool.
+    """
+    for key in ("beta1", "beta2"):
+        if key in group:
+            number(key, group[key], low=0, high=1, tensor=True)
+    if "epsilon" in group:
+        number("epsilon", group["epsilon"], low=0, finite=True, tensor=True)
+    if "lazy_mode" in group and not isinstance(group["lazy_mode"], bool):
+        raise TypeError(f"lazy_mode must be a bool, got {group['lazy_mode']!r}")
+
+
+def adam_hyper(group: Mapping[str, Any], amsgrad: bool) -> Hyper:
+    """:func:`adam_update`'s keyword arguments besides ``lr`` for ``group`` (tensor betas read now)."""
+    return {
+        "beta1": as_float(group["beta1"]),
+        "beta2": as_float(group["beta2"]),
+        "epsilon": as_float(group["epsilon"]),
+        "amsgrad": amsgrad,
+        "lazy_mode": group["lazy_mode"],
+    }
+
+
 class Adam(Optimizer):
     """Adam with Paddle's semantics (``paddle.optimizer.Adam``, Paddle 3.3.1).
 
@@ -111,19 +148,19 @@ class Adam(Optimizer):
 
     def __init__(
         self,
-        learning_rate=0.001,
-        beta1=0.9,
-        beta2=0.999,
-        epsilon=1e-08,
-        parameters=None,
-        weight_decay=None,
-        grad_clip=None,
-        lazy_mode=False,
-        multi_precision=False,
-        use_multi_tensor=False,
-        amsgrad=False,
-        name=None,
-    ):
+        learning_rate: float | LRScheduler = 0.001,
+        beta1: float | torch.Tensor = 0.9,
+        beta2: float | torch.Tensor = 0.999,
+        epsilon: float = 1e-08,
+        parameters: Params | None = None,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
+        lazy_mode: bool = False,
+        multi_precision: bool = False,
+        use_multi_tensor: bool = False,
+        amsgrad: bool = False,
+        name: str | None = None,
+    ) -> None:
         not_set("Adam", AssertionError, learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon)
         self._validate_group({"beta1": beta1, "beta2": beta2, "epsilon": epsilon})
         for flag, value in (("lazy_mode", lazy_mode), ("use_multi_tensor", use_multi_tensor), ("amsgrad", amsgrad)):
@@ -137,16 +174,10 @@ class Adam(Optimizer):
             multi_precision=multi_precision,
         )
 
-    def _validate_group(self, group):
-        for key in ("beta1", "beta2"):
-            if key in group:
-                number(key, group[key], low=0, high=1, tensor=True)
-        if "epsilon" in group:
-            number("epsilon", group["epsilon"], low=0, finite=True, tensor=True)
-        if "lazy_mode" in group and not isinstance(group["lazy_mode"], bool):
-            raise TypeError(f"lazy_mode must be a bool, got {group['lazy_mode']!r}")
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
+        check_adam_options(group)
 
-    def _accumulators(self, target, group):
+    def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> State:
         state = {"moment1": self._zeros(target), "moment2": self._zeros(target)}
         if self._amsgrad:
             state["moment2_max"] = self._zeros(target)
@@ -154,26 +185,21 @@ class Adam(Optimizer):
         state["beta2_pow_acc"] = self._scalar_state(target, as_float(group["beta2"]))
         return state
 
-    def _check_grad(self, param, grad, regularizer):
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor,
+                    regularizer: WeightDecayRegularizer | None) -> None:
         if grad.is_sparse and regularizer is not None:
             raise RuntimeError("Adam don't support weight_decay with sparse parameters, please set it to None.")
         if grad.is_sparse and grad.sparse_dim() != 1:  # the rule updates rows (Paddle's SelectedRows)
             raise RuntimeError(f"Adam takes sparse gradients of rows (sparse_dim() == 1, as Embedding(sparse=True) "
                                f"gives them), got one with sparse_dim() == {grad.sparse_dim()}")
 
-    def _hyper(self, group, dtype, param_key):
-        return {
-            "beta1": as_float(group["beta1"]),
-            "beta2": as_float(group["beta2"]),
-            "epsilon": as_float(group["epsilon"]),
-            "amsgrad": self._amsgrad,
-            "lazy_mode": group["lazy_mode"],
-        }
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: object) -> Hyper:
+        return adam_hyper(group, self._amsgrad)
 
     _rule = staticmethod(adam_update)
 
 
-def _fused_hypers(hyper):
+def _fused_hypers(hyper: Hyper) -> tuple[Any, ...] | None:
     return None if hyper["amsgrad"] else (hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["epsilon"])
 
 
@@ -181,7 +207,7 @@ _fused.register(adam_update, _fused.Kernel("adam.c", ("moment1", "moment2"),
                                            ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))
 
 
-def _torch_adam(**options: object) -> Peer:
+def _torch_adam(**options: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in options.items())
     return Peer(f"torch.Adam({label})", "torch",
                 lambda params, lr, _: torch.optim.Adam(params, lr=lr, **options))

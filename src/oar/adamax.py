@@ -3,16 +3,18 @@ section 7.1) with ``paddle.optimizer.Adamax``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Adamax_en.html)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from .adam import Adam
+from .adam import check_adam_options
 from .algorithms import Algorithm, Peer, Traffic, register
 from .clip import ClipGradBase
 from .engine import fused as _fused
 from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
 from .precision import as_float
 from .regularizer import WeightDecayRegularizer
 from .validate import not_set
@@ -82,7 +84,7 @@ class Adamax(Optimizer):
         beta1: float | Tensor = 0.9,
         beta2: float | Tensor = 0.999,
         epsilon: float | Tensor = 1e-08,
-        parameters: Any = None,
+        parameters: Params | None = None,
         weight_decay: float | WeightDecayRegularizer | None = None,
         grad_clip: ClipGradBase | None = None,
         name: str | None = None,
@@ -93,9 +95,10 @@ class Adamax(Optimizer):
             options={"beta1": beta1, "beta2": beta2, "epsilon": epsilon},
         )
 
-    _validate_group = Adam._validate_group  # beta1, beta2 in [0, 1), epsilon >= 0
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
+        check_adam_options(group)  # beta1, beta2 in [0, 1), epsilon >= 0
 
-    def _accumulators(self, target: Tensor, group: dict) -> dict[str, Tensor]:
+    def _accumulators(self, target: Tensor, group: Mapping[str, Any]) -> dict[str, Tensor]:
         return {
             "moment": self._zeros(target),
             "inf_norm": self._zeros(target),
@@ -107,7 +110,7 @@ class Adamax(Optimizer):
             raise RuntimeError("Adamax does not support sparse gradients (Paddle 3.3.1's CPU kernel aborts "
                                "on them); a regularizer makes them dense")
 
-    def _hyper(self, group: dict, dtype: torch.dtype, param_key: None) -> dict[str, Any]:
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: None) -> dict[str, Any]:
         beta1 = as_float(group["beta1"])
         return {
             "beta1": beta1,
@@ -127,7 +130,7 @@ _fused.register(adamax_update, _fused.Kernel("adamax.c", ("moment", "inf_norm"),
                                              _fused_hypers))
 
 
-def _torch_adamax(**flags: object) -> Peer:
+def _torch_adamax(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(f"torch.Adamax({label})", "torch",
                 lambda params, lr, _: torch.optim.Adamax(params, lr=lr, **flags),

@@ -4,17 +4,19 @@ with ``paddle.optimizer.AdamW``'s numerics
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-from .adam import Adam, adam_update
+from .adam import Adam, adam_hyper, adam_update, check_adam_options
 from .algorithms import Algorithm, Peer, Traffic, register
 from .clip import ClipGradBase
 from .engine import fused as _fused
+from .engine.rule import Hyper, State
 from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
 from .precision import as_float
 from .regularizer import WeightDecayRegularizer
 from .validate import AssertionTypeError, function, not_set, number
@@ -24,7 +26,7 @@ __all__ = ["AdamW", "adamw_update"]
 Tensor = torch.Tensor
 
 
-def adamw_update(param: Tensor, grad: Tensor, state: dict[str, Tensor], *, lr: Any, beta1: Any, beta2: Any,
+def adamw_update(param: Tensor, grad: Tensor, state: State, *, lr: Any, beta1: Any, beta2: Any,
                  epsilon: Any, coeff: Any, lr_ratio: Any = 1.0, with_decay: bool = True,
                  amsgrad: bool = False, lazy_mode: bool = False) -> None:
     """One AdamW step of ``param`` in place (Paddle's rule): the decoupled decay first, then
@@ -115,7 +117,7 @@ class AdamW(Optimizer):
         beta1: float | Tensor = 0.9,
         beta2: float | Tensor = 0.999,
         epsilon: float | Tensor = 1e-08,
-        parameters: Any = None,
+        parameters: Params | None = None,
         weight_decay: float | Tensor = 0.01,
         use_lowprecision_moment: bool = False,
         lr_ratio: Callable[[Tensor], float] | None = None,
@@ -143,7 +145,7 @@ class AdamW(Optimizer):
         self._use_lowprecision_moment = use_lowprecision_moment
         self._lr_ratio: Callable[[Tensor], float] | None = lr_ratio
         self._apply_decay_param_fun: Callable[[str], bool] | None = apply_decay_param_fun
-        self._names: dict[int, tuple[list, list, dict[int, str]]] = {}
+        self._names: dict[int, tuple[list[Tensor], list[str], dict[int, str]]] = {}
         super().__init__(
             learning_rate, parameters, None, grad_clip, name,
             options={"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "lazy_mode": lazy_mode,
@@ -152,8 +154,8 @@ class AdamW(Optimizer):
         )
 
     # ------------------------------------------------------------------ hooks
-    def _validate_group(self, group: dict) -> None:
-        Adam._validate_group(self, group)
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
+        check_adam_options(group)
         if "lazy_mode" in group and not isinstance(group["lazy_mode"], bool):
             raise TypeError(f"lazy_mode must be a bool, got {group['lazy_mode']!r}")
         if self._apply_decay_param_fun is not None and "params" in group and not group.get("param_names"):
@@ -165,20 +167,20 @@ class AdamW(Optimizer):
         """A group's ``weight_decay`` is its decoupled coefficient (a float), not a regularizer."""
         return _coefficient(value, "param group 'weight_decay'")
 
-    def _regularizer_for(self, param: Tensor, group: dict, list_mode: bool) -> WeightDecayRegularizer | None:
+    def _regularizer_for(self, param: Tensor, group: Mapping[str, Any], list_mode: bool) -> WeightDecayRegularizer | None:
         """Only a param's own regularizer (ParamAttr), in list and group mode: AdamW has no
         coupled weight decay of its own (Paddle's ``regularization`` is None)."""
         return getattr(param, "regularizer", None)
 
     _accumulators = Adam._accumulators
 
-    def _check_grad(self, param: Tensor, grad: Tensor, regularizer: object) -> None:
+    def _check_grad(self, param: Tensor, grad: Tensor, regularizer: WeightDecayRegularizer | None) -> None:
         if grad.is_sparse:
             raise RuntimeError(
                 "AdamW does not support sparse gradients (Paddle 3.3.1's CPU AdamW kernel fails on them); "
                 "use oar.Adam (lazy_mode) for sparse embeddings")
 
-    def _hyper_key(self, group: dict, param: Tensor) -> tuple[bool, float] | None:
+    def _hyper_key(self, group: Mapping[str, Any], param: Tensor) -> tuple[bool, float] | None:
         """(decayed, lr_ratio) of ``param``: the user's functions, each called once per step."""
         fn, ratio = self._apply_decay_param_fun, self._lr_ratio
         if fn is None and ratio is None:
@@ -186,14 +188,15 @@ class AdamW(Optimizer):
         decay = fn is None or bool(fn(self._name_of(group, param)))
         return decay, 1.0 if ratio is None else float(ratio(param))
 
-    def _hyper(self, group: dict, dtype: torch.dtype, param_key: tuple[bool, float] | None) -> dict[str, Any]:
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: Any) -> Hyper:
+        # param_key: _hyper_key's value, (decayed, lr_ratio) or None
         decay, ratio = (True, 1.0) if param_key is None else param_key
-        return {**Adam._hyper(self, group, dtype, None),  # beta1, beta2, epsilon, amsgrad, lazy_mode
+        return {**adam_hyper(group, self._amsgrad),  # beta1, beta2, epsilon, amsgrad, lazy_mode
                 "coeff": float(group["weight_decay"]), "lr_ratio": ratio, "with_decay": decay}
 
     _rule = staticmethod(adamw_update)
 
-    def _name_of(self, group: dict, param: Tensor) -> str:
+    def _name_of(self, group: Mapping[str, Any], param: Tensor) -> str:
         params, names = group["params"], group["param_names"]
         cached = self._names.get(id(group))
         if cached is None or cached[0] is not params or cached[1] is not names:
@@ -208,7 +211,7 @@ def _coefficient(value: object, name: str = "weight_decay") -> float:
     return as_float(number(name, value, low=0.0, finite=True, tensor=True))
 
 
-def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...] | None:
+def _fused_hypers(hyper: Hyper) -> tuple[Any, ...] | None:
     if hyper["amsgrad"]:
         return None
     return (hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["epsilon"], hyper["coeff"],
@@ -219,7 +222,7 @@ _fused.register(adamw_update, _fused.Kernel("adamw.c", ("moment1", "moment2"),
                                             ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))
 
 
-def _torch_adamw(**options: object) -> Peer:
+def _torch_adamw(**options: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in options.items())
     return Peer(f"torch.AdamW({label})", "torch",
                 lambda params, lr, _: torch.optim.AdamW(params, lr=lr, weight_decay=0.01, **options),

@@ -176,13 +176,15 @@ def load_peer_class(path: str) -> type:
 
     module, _, name = path.partition(":")
     try:
-        return getattr(importlib.import_module(module), name)
+        cls: type = getattr(importlib.import_module(module), name)
+        return cls
     except Exception as exc:  # noqa: BLE001 - any failure to import means: skip this peer
         if "." not in module:
             raise ImportError(f"{path}: {type(exc).__name__}: {exc}") from exc
         why = f"{type(exc).__name__}: {exc}"
         try:
-            return getattr(_load_standalone(module, why), name)
+            standalone: type = getattr(_load_standalone(module, why), name)
+            return standalone
         except Exception as standalone_exc:  # noqa: BLE001
             raise ImportError(f"{path}: {standalone_exc}") from exc
 

@@ -7,14 +7,19 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 
 from .algorithms import Algorithm, Traffic, register
+from .clip import ClipGradBase
 from .engine import fused as _fused
+from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
 from .precision import state_dtype
+from .regularizer import WeightDecayRegularizer
 from .validate import count, show
 
 __all__ = ["ASGD", "asgd_update"]
@@ -78,11 +83,11 @@ class ASGD(Optimizer):
 
     def __init__(
         self,
-        learning_rate: Any = 0.001,
+        learning_rate: float | LRScheduler = 0.001,
         batch_num: int = 1,
-        parameters: Any = None,
-        weight_decay: Any = None,
-        grad_clip: Any = None,
+        parameters: Params | None = None,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
         multi_precision: bool = False,
         name: str | None = None,
     ) -> None:
@@ -97,13 +102,13 @@ class ASGD(Optimizer):
         super().__init__(learning_rate, parameters, weight_decay, grad_clip, name, options={},
                          multi_precision=multi_precision)
 
-    def _validate_group(self, group: dict) -> None:
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
         if "batch_num" in group and not getattr(self, "_warned_batch_num", False):
             self._warned_batch_num = True
             warnings.warn("ASGD ignores the param-group key 'batch_num' (as Paddle): the "
                           "constructor's batch_num applies to every group", UserWarning, stacklevel=3)
 
-    def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+    def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         dtype = state_dtype(target)
         return {
             "d": self._zeros(target),
@@ -111,7 +116,7 @@ class ASGD(Optimizer):
             "m": torch.zeros(1, dtype=torch.int64, device=target.device),
         }
 
-    def _hyper(self, group: dict, dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
         return {"batch_num": self._batch_num}
 
     _rule = staticmethod(asgd_update)

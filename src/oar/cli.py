@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 import textwrap
+import types
 from collections.abc import Sequence
 
 from . import __version__
@@ -135,14 +136,14 @@ def _seed(text: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- parser
-def _bench_description(bench_module) -> str:
+def _bench_description(bench_module: types.ModuleType | None) -> str:
     """The first two paragraphs of oar.bench's docstring (reST quotes dropped), else a default."""
     doc = getattr(bench_module, "__doc__", None) or ""
     paragraphs = [p.strip() for p in doc.replace("``", "`").split("\n\n") if p.strip()]
     return "\n\n".join(paragraphs[:2]) or _BENCH_DESCRIPTION
 
 
-def build_parser(bench_module=None) -> argparse.ArgumentParser:
+def build_parser(bench_module: types.ModuleType | None = None) -> argparse.ArgumentParser:
     """The ``oar`` argument parser. ``bench_module`` (``oar.bench``, imported by the caller only
     when the ``bench`` subcommand is requested) adds its options to ``oar bench``."""
     parser = argparse.ArgumentParser(
@@ -271,8 +272,8 @@ def _run_lr_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_bench():
-    """``(oar.bench, None)``, or ``(None, message)`` when it cannot be used."""
+def _import_bench() -> tuple[types.ModuleType | None, str | None]:
+    """``(oar.bench, None)``, or ``(None, message)`` when it cannot be used (never both None)."""
     try:
         module = importlib.import_module("oar.bench")
     except ModuleNotFoundError as exc:
@@ -294,6 +295,7 @@ def _run_bench(args: argparse.Namespace) -> int:
     if module is None:  # pragma: no cover - main() imports it before parsing
         module, message = _import_bench()
         if module is None:
+            assert message is not None  # no module: a message
             return _error(message)
     return int(module.run(args) or 0)
 
@@ -320,13 +322,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if _command(argv) == "bench":
         bench_module, message = _import_bench()
         if bench_module is None:
+            assert message is not None  # no module: a message
             if any(word in ("-h", "--help") for word in argv):
                 print(textwrap.dedent(_BENCH_DESCRIPTION))
             return _error(message)
     parser = build_parser(bench_module)
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        status: int = args.handler(args)  # the subcommand's _run_* function
+        return status
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

@@ -35,9 +35,11 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+import types
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 import torch
 from torch import nn
@@ -67,7 +69,7 @@ SMOOTHING = 10  # batches averaged in the per-batch curves of loss_curves.png
 # Per-optimizer settings, from the algorithm table: its display name, peak learning rate and
 # constructor keywords (see the module docstring), and ``steps_per_epoch`` for a full-batch one.
 # The demo promises >= 95% test accuracy with the default 10 epochs.
-CONFIGS: dict[str, dict] = {a.key: {"display": a.name, **a.demo} for a in algorithms()}
+CONFIGS: dict[str, dict[str, Any]] = {a.key: {"display": a.name, **a.demo} for a in algorithms()}
 #: The demo's own keys in ``Algorithm.demo`` (not constructor keywords).
 _DEMO_KEYS = ("peak_lr", "steps_per_epoch")
 # Plot colours, in table order (matplotlib's tab10).
@@ -97,7 +99,7 @@ def check_dependencies() -> None:
         )
 
 
-def _import(module: str, dist: str):
+def _import(module: str, dist: str) -> types.ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
@@ -200,7 +202,7 @@ def make_optimizer(
 
 # ---------------------------------------------------------------------------------------------- training
 @contextmanager
-def _deterministic(threads: int = 1):
+def _deterministic(threads: int = 1) -> Iterator[None]:
     """Deterministic algorithms and a fixed intra-op thread count for the duration (both restored
     afterwards). One thread keeps the float reductions in a fixed order and is also the fastest
     setting for a network this small (several threads mostly wait on each other)."""
@@ -240,7 +242,7 @@ def train(
     seed: int = DEFAULT_SEED,
     progress: bool = True,
     data: dict[str, torch.Tensor] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Train the demo CNN with optimizer ``name`` and return its results.
 
     ``seed`` seeds the weight initialisation and the per-epoch batch order (drawn from a private
@@ -296,7 +298,7 @@ def train(
                     for first in range(0, n, BATCH_SIZE):
                         idx = order[first:first + BATCH_SIZE]
                         loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
-                        loss.backward()
+                        loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
                         opt.step()
                         opt.clear_grad()
                         assert sched is not None
@@ -331,14 +333,20 @@ def train(
     }
 
 
+class _Progress(Protocol):
+    """What the demo uses of a tqdm bar."""
+
+    def update(self, n: int = 1) -> object: ...
+
+
 def _full_batch_epoch(model: nn.Module, opt: oar.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                      steps: int, bar) -> list[float]:
+                      steps: int, bar: _Progress) -> list[float]:
     """``steps`` calls of ``opt.step(closure)``, the closure evaluating the whole training set;
     returns each step's loss (the closure's first value in that step)."""
     def closure() -> torch.Tensor:
         opt.clear_grad()
         loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
         return loss
 
     losses = []
@@ -349,7 +357,7 @@ def _full_batch_epoch(model: nn.Module, opt: oar.Optimizer, x: torch.Tensor, y: 
 
 
 # ---------------------------------------------------------------------------------------------- outputs
-def format_table(results: Sequence[dict]) -> str:
+def format_table(results: Sequence[Mapping[str, Any]]) -> str:
     """A plain-text table: optimizer, final train loss, test accuracy (%), seconds."""
     headers = ("optimizer", "final train loss", "test accuracy (%)", "seconds")
     rows = [
@@ -358,7 +366,7 @@ def format_table(results: Sequence[dict]) -> str:
     ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
 
-    def line(cells):
+    def line(cells: Sequence[str]) -> str:
         first = cells[0].ljust(widths[0])
         rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
         return "  ".join([first, *rest])
@@ -379,7 +387,7 @@ def _moving_average(values: Sequence[float], window: int) -> list[float]:
     return out
 
 
-def plot_losses(results: Sequence[dict], path: str | os.PathLike) -> Path:
+def plot_losses(results: Sequence[Mapping[str, Any]], path: str | os.PathLike[str]) -> Path:
     """Write the training-loss curves (one line per optimizer, log scale) as a PNG at ``path``.
 
     Uses matplotlib's object API with the Agg canvas, so pyplot's global backend is untouched.
@@ -419,7 +427,8 @@ def plot_losses(results: Sequence[dict], path: str | os.PathLike) -> Path:
     return path
 
 
-def write_results(results: Sequence[dict], path: str | os.PathLike, config: dict) -> Path:
+def write_results(results: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
+                  config: Mapping[str, Any]) -> Path:
     """Write ``{"config": ..., "results": [...]}`` as JSON at ``path``."""
     path = Path(path)
     payload = {"oar_version": oar.__version__, "torch_version": torch.__version__,
@@ -432,10 +441,10 @@ def run_demo(
     optimizers: Sequence[str] = OPTIMIZERS,
     epochs: int = DEFAULT_EPOCHS,
     seed: int = DEFAULT_SEED,
-    out: str | os.PathLike = DEFAULT_OUT,
+    out: str | os.PathLike[str] = DEFAULT_OUT,
     progress: bool = True,
-    stream=None,
-) -> list[dict]:
+    stream: TextIO | None = None,
+) -> list[dict[str, Any]]:
     """Train with each optimizer, print the results table to ``stream`` (stdout by default), and
     write ``<out>/loss_curves.png`` and ``<out>/results.json``. Returns the per-optimizer results
     (see :func:`train`).

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Callable
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, cast
 
 import torch
 from torch.optim import lbfgs as _torch_lbfgs
@@ -19,9 +19,11 @@ from torch.optim import lbfgs as _torch_lbfgs
 from . import state_dict as _state_dict
 from . import step_check as _step_check
 from .algorithms import Algorithm, Traffic, register
+from .clip import ClipGradBase
 from .lr import LRScheduler
 from .optimizer import Optimizer
-from .params import real_view
+from .params import Params, real_view
+from .regularizer import WeightDecayRegularizer
 from .validate import RuntimeTypeError, RuntimeValueError, check_lr, count, number, show
 
 __all__ = ["LBFGS"]
@@ -97,9 +99,9 @@ class LBFGS(Optimizer):
         tolerance_change: float = 1e-09,
         history_size: int = 100,
         line_search_fn: str | None = None,
-        parameters: Any = None,
-        weight_decay: Any = None,
-        grad_clip: Any = None,
+        parameters: Params | None = None,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
         name: str | None = None,
     ) -> None:
         if isinstance(learning_rate, LRScheduler):
@@ -138,12 +140,12 @@ class LBFGS(Optimizer):
             self._warned.add(what)
             warnings.warn(f"LBFGS ignores {what} (as Paddle's LBFGS)", UserWarning, stacklevel=3)
 
-    def set_lr(self, value: Any) -> None:
+    def set_lr(self, value: float) -> None:
         """Paddle's ``set_lr``: changes ``get_lr()`` only; the step uses ``learning_rate``."""
         super().set_lr(value)
         self._warn_ignored("set_lr(); set the attribute learning_rate instead")
 
-    def set_lr_scheduler(self, scheduler: Any) -> None:
+    def set_lr_scheduler(self, scheduler: LRScheduler) -> None:
         """Paddle's ``set_lr_scheduler``: changes ``get_lr()`` only; warns once."""
         super().set_lr_scheduler(scheduler)
         self._warn_ignored("set_lr_scheduler() (a scheduler)")
@@ -159,11 +161,21 @@ class LBFGS(Optimizer):
         """
         if any(p.grad is not None and p.grad.is_sparse for p in self._params):
             raise RuntimeError("LBFGS does not support sparse gradients")
-        return _torch_lbfgs.LBFGS._gather_flat_grad(self)
+        return _torch_gather_flat_grad(self)
 
-    _clone_param = _torch_lbfgs.LBFGS._clone_param
-    _set_param = _torch_lbfgs.LBFGS._set_param
-    _directional_evaluate = _torch_lbfgs.LBFGS._directional_evaluate
+    def _clone_param(self) -> list[torch.Tensor]:
+        """torch's: a contiguous copy of each of ``_params``."""
+        return _torch_clone_param(self)
+
+    def _set_param(self, params_data: list[torch.Tensor]) -> None:
+        """torch's: copy ``params_data`` into ``_params``."""
+        _torch_set_param(self, params_data)
+
+    def _directional_evaluate(self, closure: Callable[[], Any], x: list[torch.Tensor], t: Any,
+                              d: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """torch's: the loss and flat grad at ``x + t d`` (through this class's ``_add_grad``,
+        ``_gather_flat_grad`` and ``_set_param``), the params restored to ``x`` after."""
+        return _torch_directional_evaluate(self, closure, x, t, d)
 
     def _add_grad(self, step_size: Any, update: torch.Tensor) -> None:
         """``p = p + update * step_size`` per param (Paddle's order: the product is rounded). A
@@ -187,7 +199,7 @@ class LBFGS(Optimizer):
         closure = torch.enable_grad()(closure)
         orig_loss = closure()
         # checked before anything changes (oar.step_check); skip_nonfinite=True may skip the step
-        if _step_check.lbfgs_step_skipped(self, self._params, self.state):
+        if _step_check.lbfgs_step_skipped(self, self._params, _by_name(self.state)):
             return orig_loss
         if not self._skip_nonfinite:
             self._iterate(closure, orig_loss)
@@ -220,7 +232,7 @@ class LBFGS(Optimizer):
         lr, max_iter, max_eval = self.learning_rate, self.max_iter, self.max_eval
         tolerance_grad, tolerance_change = self.tolerance_grad, self.tolerance_change
         history_size = self.history_size
-        state = self.state
+        state = _by_name(self.state)
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
         loss = _as_float(orig_loss)
@@ -230,10 +242,15 @@ class LBFGS(Optimizer):
         if flat_grad.abs().max() <= tolerance_grad:
             return
 
-        d, alpha = state.get("d"), state.get("alpha")
-        old_yk, old_sk, ro = state.get("old_yk"), state.get("old_sk"), state.get("ro")
-        H_diag, prev_flat_grad = state.get("H_diag"), state.get("prev_flat_grad")
-        prev_loss = state.get("prev_loss")
+        # the previous step's history: None at the first iteration, which sets them (n_iter == 1)
+        d: Any = state.get("d")
+        alpha: Any = state.get("alpha")
+        old_yk: Any = state.get("old_yk")
+        old_sk: Any = state.get("old_sk")
+        ro: Any = state.get("ro")
+        H_diag: Any = state.get("H_diag")
+        prev_flat_grad: Any = state.get("prev_flat_grad")
+        prev_loss: Any = state.get("prev_loss")
         n_iter = 0
         while n_iter < max_iter:
             n_iter += 1
@@ -273,7 +290,9 @@ class LBFGS(Optimizer):
                 prev_flat_grad.copy_(flat_grad)
             prev_loss = loss
 
-            alpha = min(1.0, 1.0 / flat_grad.abs().sum()) * lr if state["n_iter"] == 1 else lr
+            # min(float, 0-d tensor): either (torch's stubs cannot type the comparison)
+            first = cast("float | torch.Tensor", min(1.0, 1.0 / flat_grad.abs().sum()))
+            alpha = first * lr if state["n_iter"] == 1 else lr
             gtd = flat_grad.dot(d)
             if gtd > -tolerance_change:
                 break
@@ -289,10 +308,10 @@ class LBFGS(Optimizer):
 
                 # Paddle's search gets its default budget of 25 evaluations (torch passes
                 # max_ls=max_eval - current_evals)
-                loss, flat_grad, alpha, ls_func_evals = _torch_lbfgs._strong_wolfe(
+                loss, flat_grad, alpha, ls_func_evals = _torch_strong_wolfe(
                     obj_func, x_init, alpha, d, loss, flat_grad, gtd)
                 self._add_grad(alpha, d)
-                opt_cond = flat_grad.abs().max() <= tolerance_grad
+                opt_cond: bool | torch.Tensor = flat_grad.abs().max() <= tolerance_grad
             else:
                 self._add_grad(alpha, d)
                 opt_cond = False
@@ -314,8 +333,8 @@ class LBFGS(Optimizer):
         state.update(d=d, alpha=alpha, old_yk=old_yk, old_sk=old_sk, ro=ro, H_diag=H_diag,
                      prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
 
-    def minimize(self, loss: Any, startup_program: Any = None, parameters: Any = None,
-                 no_grad_set: Any = None) -> NoReturn:
+    def minimize(self, loss: Any, startup_program: Any = None, parameters: Iterable[torch.Tensor | str] | None = None,
+                 no_grad_set: Iterable[torch.Tensor | str] | None = None) -> NoReturn:
         """Not supported (as Paddle): use ``step(closure)``.
 
         Raises:
@@ -328,13 +347,13 @@ class LBFGS(Optimizer):
     def state_dict(self) -> dict[str, Any]:
         """Paddle's layout: ``{'state': {'func_evals': ..., 'n_iter': ..., 'd': ..., ...}}`` (the
         entries themselves, not copies, as Paddle). torch's state-dict hooks run around it."""
-        for hook in self._optimizer_state_dict_pre_hooks.values():
-            hook(self)
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
         out: dict[str, Any] = {"state": dict(self.state)}
         if self._skip_nonfinite:
             out["skipped_steps"] = self._skipped_steps  # the non-finite guard's count (oar.step_check)
-        for hook in self._optimizer_state_dict_post_hooks.values():
-            result = hook(self, out)
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            result = post_hook(self, out)
             if result is not None:
                 out = result
         return out
@@ -348,17 +367,35 @@ class LBFGS(Optimizer):
         Raises:
             ValueError: the first bad entry, named.
         """
-        for hook in self._optimizer_load_state_dict_pre_hooks.values():  # torch's hooks
-            result = hook(self, state_dict)
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():  # torch's hooks
+            result = pre_hook(self, state_dict)
             if result is not None:
                 state_dict = result
         loaded = _state_dict.unpack_lbfgs(state_dict, self._params, self.history_size, _STATE_KEYS)
         skipped = _state_dict.unpack_skipped_steps(state_dict) if self._skip_nonfinite else 0
         self.state.clear()
-        self.state.update(loaded)
+        _by_name(self.state).update(loaded)
         self._skipped_steps = skipped
-        for hook in self._optimizer_load_state_dict_post_hooks.values():
-            hook(self)
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
+
+
+def _by_name(state: Any) -> dict[str, Any]:
+    """``opt.state`` as LBFGS keys it: one state by name (Paddle's layout), not one per param as
+    torch's stubs type ``Optimizer.state``."""
+    return cast("dict[str, Any]", state)
+
+
+# torch.optim.LBFGS's helpers and line search, unannotated in torch, typed here. The methods read
+# only ``self._params`` and ``self._numel_cache`` (and call ``_add_grad``, ``_gather_flat_grad``
+# and ``_set_param``, which oar's class defines).
+_torch_gather_flat_grad: Callable[[Any], torch.Tensor] = _torch_lbfgs.LBFGS._gather_flat_grad
+_torch_clone_param: Callable[[Any], list[torch.Tensor]] = _torch_lbfgs.LBFGS._clone_param
+_torch_set_param: Callable[[Any, list[torch.Tensor]], None] = _torch_lbfgs.LBFGS._set_param
+_torch_directional_evaluate: Callable[[Any, Callable[[], Any], list[torch.Tensor], Any, torch.Tensor],
+                                      tuple[float, torch.Tensor]] = _torch_lbfgs.LBFGS._directional_evaluate
+#: ``(obj_func, x, t, d, f, g, gtd) -> (f, g, t, evaluations)``
+_torch_strong_wolfe: Callable[..., tuple[float, torch.Tensor, Any, int]] = _torch_lbfgs._strong_wolfe
 
 
 def _as_float(loss: Any) -> float:

@@ -4,7 +4,7 @@ initialization and momentum in deep learning") with ``paddle.optimizer.Momentum`
 from __future__ import annotations
 
 import warnings
-
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -15,6 +15,7 @@ from .engine import fused as _fused
 from .engine.rule import State
 from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
 from .regularizer import L2Decay, WeightDecayRegularizer
 from .validate import number
 
@@ -96,7 +97,7 @@ class Momentum(Optimizer):
         self,
         learning_rate: float | LRScheduler = 0.001,
         momentum: float = 0.9,
-        parameters: Any = None,
+        parameters: Params | None = None,
         use_nesterov: bool = False,
         weight_decay: float | WeightDecayRegularizer | None = None,
         grad_clip: ClipGradBase | None = None,
@@ -121,7 +122,7 @@ class Momentum(Optimizer):
         self._constructed = True
         self._warn_rescale(stacklevel=4)  # this, __init__, the torch-convention wrapper, the caller
 
-    def _validate_group(self, group: dict[str, Any]) -> None:
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
         if "momentum" in group:  # any finite value (Paddle checks no range; NaN/inf: NaN params)
             if group["momentum"] is None:
                 raise ValueError("momentum is not set")  # Paddle's, for a group's too
@@ -151,7 +152,7 @@ class Momentum(Optimizer):
                     stacklevel=stacklevel)
                 return
 
-    def _accumulators(self, target: torch.Tensor, group: dict[str, Any]) -> State:
+    def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> State:
         return {"velocity": self._zeros(target)}
 
     def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer: object) -> None:
@@ -160,7 +161,7 @@ class Momentum(Optimizer):
                              "and grad is DENSE_TENSOR.")
 
     # ------------------------------------------------------------ the fused L2 decay
-    def _decays(self, param: torch.Tensor, group: dict[str, Any],
+    def _decays(self, param: torch.Tensor, group: Mapping[str, Any],
                 list_mode: bool) -> tuple[WeightDecayRegularizer | None, float | None]:
         """``(generic regularizer, fused L2 coefficient)`` of ``param`` in ``group`` (either
         None), as Paddle's Momentum splits them."""
@@ -168,26 +169,28 @@ class Momentum(Optimizer):
             own = getattr(param, "regularizer", None)
             if own is not None:
                 return (None, own.coeff) if isinstance(own, L2Decay) else (own, None)
-        decay, fused = group["weight_decay"], None
+        decay: WeightDecayRegularizer | None = group["weight_decay"]
+        fused: float | None = None
         if isinstance(decay, L2Decay):
-            decay, fused = None, decay.coeff
+            fused = decay.coeff  # fused into the kernel, not a generic regularizer
+            decay = None
         if decay is None:
             # Paddle keeps the optimizer's weight_decay as the generic one unless it is fused
             base = self.defaults["weight_decay"]
             decay = None if isinstance(base, L2Decay) else base
         return decay, fused
 
-    def _regularizer_for(self, param: torch.Tensor, group: dict[str, Any],
+    def _regularizer_for(self, param: torch.Tensor, group: Mapping[str, Any],
                          list_mode: bool) -> WeightDecayRegularizer | None:
         """The generic regularization (a fused L2 decay is skipped here)."""
         return self._decays(param, group, list_mode)[0]
 
-    def _hyper_key(self, group: dict[str, Any], param: torch.Tensor) -> float | None:
+    def _hyper_key(self, group: Mapping[str, Any], param: torch.Tensor) -> float | None:
         """The fused L2 coefficient of ``param`` (None: no fused decay)."""
         list_mode = self._list_mode and group is self.param_groups[0]
         return self._decays(param, group, list_mode)[1]
 
-    def _hyper(self, group: dict[str, Any], dtype: torch.dtype, param_key: float | None) -> dict[str, Any]:
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: float | None) -> dict[str, Any]:
         rescale = float(group["rescale_grad"])
         return {
             "momentum": float(group["momentum"]),
@@ -208,7 +211,7 @@ def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...]:
 _fused.register(momentum_update, _fused.Kernel("momentum.c", ("velocity",), (), _fused_hypers))
 
 
-def _torch_momentum(**flags: object) -> Peer:
+def _torch_momentum(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(
         f"torch.SGD(momentum=0.9, {label})", "torch",

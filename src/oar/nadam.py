@@ -3,13 +3,18 @@ schedule of torch.optim.NAdam) with ``paddle.optimizer.NAdam``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/NAdam_en.html)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 
 from .algorithms import Algorithm, Peer, Traffic, register
+from .clip import ClipGradBase
 from .engine import fused as _fused
+from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
+from .regularizer import WeightDecayRegularizer
 from .validate import number
 
 __all__ = ["NAdam", "nadam_update"]
@@ -58,7 +63,7 @@ def check_learning_rate(learning_rate: object) -> None:
         raise ValueError(f"Invalid learning rate: {learning_rate}, expect learning_rate >= 0.")
 
 
-def check_adam_like_group(group: dict, extra: tuple[str, ...] = ()) -> None:
+def check_adam_like_group(group: Mapping[str, Any], extra: tuple[str, ...] = ()) -> None:
     """Paddle's NAdam/RAdam checks, in Paddle's order, of the options present in ``group``:
     ``epsilon >= 0``, ``0 <= beta1, beta2 < 1`` and each of ``extra`` ``>= 0``.
 
@@ -100,22 +105,23 @@ class PowsAdam(Optimizer):
     _options: ClassVar[tuple[str, ...]] = ()
     _torch_kwarg_hints: ClassVar[dict[str, str]] = TORCH_HINTS
 
-    def _start(self, learning_rate: Any, options: dict[str, Any], parameters: Any, weight_decay: Any,
-               grad_clip: Any, name: str | None) -> None:
+    def _start(self, learning_rate: float | LRScheduler, options: dict[str, Any], parameters: Params | None,
+               weight_decay: float | WeightDecayRegularizer | None, grad_clip: ClipGradBase | None,
+               name: str | None) -> None:
         check_learning_rate(learning_rate)
         self._validate_group(options)  # before the base class's checks, as Paddle orders them
         Optimizer.__init__(self, learning_rate, parameters, weight_decay, grad_clip, name, options=options)
 
-    def _validate_group(self, group: dict) -> None:
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
         check_adam_like_group(group, tuple(k for k in self._options if k not in ("beta1", "beta2", "epsilon")))
 
-    def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+    def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         state = {key: self._scalar_state(target, 1.0) for key in self._pows}
         state["moment1"] = self._zeros(target)
         state["moment2"] = self._zeros(target)
         return state
 
-    def _hyper(self, group: dict, dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
         return {key: float(group[key]) for key in self._options}
 
     @classmethod
@@ -126,7 +132,7 @@ class PowsAdam(Optimizer):
                              lambda hyper: (hyper["lr"], *(hyper[key] for key in options)))
 
 
-def torch_peer(name: str, **flags: object) -> Peer:
+def torch_peer(name: str, **flags: Any) -> Peer:
     """``torch.optim.<name>`` with ``flags`` (and the bench's lr), as a bench peer."""
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(f"torch.{name}({label})", "torch",
@@ -185,14 +191,14 @@ class NAdam(PowsAdam):
 
     def __init__(
         self,
-        learning_rate: Any = 0.002,
+        learning_rate: float | LRScheduler = 0.002,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1.0e-8,
         momentum_decay: float = 0.004,
-        parameters: Any = None,
-        weight_decay: Any = None,
-        grad_clip: Any = None,
+        parameters: Params | None = None,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
         name: str | None = None,
     ) -> None:
         self._start(learning_rate, {"beta1": beta1, "beta2": beta2, "epsilon": epsilon,

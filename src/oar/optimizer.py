@@ -17,6 +17,7 @@ work; everything else uses Paddle's names.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -27,14 +28,18 @@ from . import state_dict as _state_dict
 from . import step_check as _step_check
 from . import var_names as _var_names
 from .clip import ClipGradBase
+from .engine.rule import Hyper, State
 from .lr import LRScheduler
-from .params import RealViews, lr_multiplier, parse_parameters, real_view, select_params, zero_in_place
+from .params import Params, RealViews, lr_multiplier, parse_parameters, real_view, select_params, zero_in_place
 from .precision import LOW_PRECISION, as_float, round_to, rounded_lr, state_dtype
-from .regularizer import as_regularizer
+from .regularizer import WeightDecayRegularizer, as_regularizer
 from .torch_compat import accept_torch_convention, same_lr, zero_defaults
 from .validate import check_lr, number, show
 
 __all__ = ["Optimizer"]
+
+#: A group's ``(param, grad)`` pairs, as :meth:`Optimizer._collect` gives them.
+_Pairs = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
 #: Instance attributes that copies and pickles leave out (torch's ``__getstate__`` keeps only
 #: ``defaults``, ``state`` and ``param_groups``; oar keeps its settings too): torch's hooks
@@ -112,50 +117,53 @@ class Optimizer(torch.optim.Optimizer):
     _callable_keys: ClassVar[tuple[str, ...]] = ()
     _float32_hypers: ClassVar[frozenset[str]] = frozenset()
 
-    def _rule(self, param, grad, state, **hyper):  # pragma: no cover - abstract
+    # ``*args, **hyper``: a rule's own keyword-only signature overrides it (``oar.engine.rule.Rule``)
+    def _rule(self, param: torch.Tensor, grad: torch.Tensor, state: State, *args: Any,
+              **hyper: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} defines no update rule")
 
-    def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+    def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> State:
         """The algorithm's state for one parameter (``target`` is the master weight if any)."""
         return {}
 
-    def _hyper(self, group: dict, dtype: torch.dtype, param_key) -> dict[str, Any]:
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: Any) -> Hyper:
         """Keyword arguments of the rule (besides ``lr``) as plain floats and bools (rounded for
         ``dtype`` by ``_hypers_for``, not here), for the params whose ``_hyper_key`` is ``param_key``. Called once per step for each distinct
         (dtype, lr, ``_hyper_key``) of a group; the params sharing them share the dict."""
         return {}
 
-    def _hyper_key(self, group: dict, param: torch.Tensor):
+    def _hyper_key(self, group: Mapping[str, Any], param: torch.Tensor) -> Hashable:
         """What, besides dtype and lr, makes ``_hyper`` differ between params of a group."""
         return None
 
-    def _validate_group(self, group: dict) -> None:
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
         """Subclasses validate their per-group options here (raise on bad values)."""
 
-    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer) -> None:
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor,
+                    regularizer: WeightDecayRegularizer | None) -> None:
         """Subclasses reject unsupported gradients here (e.g. sparse)."""
         if grad.is_sparse:
             raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
 
     # ================================================================== construction
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         init = cls.__dict__.get("__init__")
         if init is not None and not getattr(init, "_oar_wrapped", False):
-            cls.__init__ = accept_torch_convention(init)
+            cls.__init__ = accept_torch_convention(init)  # type: ignore[method-assign]  # deliberate wrapping
 
     def __init__(
         self,
-        learning_rate,
-        parameters=None,
-        weight_decay=None,
-        grad_clip=None,
-        name=None,
+        learning_rate: float | LRScheduler,
+        parameters: Params | None = None,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
+        name: str | None = None,
         *,
         options: dict[str, Any] | None = None,
         multi_precision: bool = False,
-    ):
+    ) -> None:
         if not isinstance(learning_rate, (float, LRScheduler)) or isinstance(learning_rate, bool):
             raise TypeError(
                 f"learning rate should be float or LRScheduler, got {type(learning_rate)} here"
@@ -198,7 +206,7 @@ class Optimizer(torch.optim.Optimizer):
         self._synced_base_lr = self._base_lr()
 
     # ------------------------------------------------------------------ param groups
-    def add_param_group(self, param_group: dict) -> None:
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a param group (torch API). Paddle's group semantics apply: ``'learning_rate'`` is
         a multiplier of the base lr, ``'weight_decay'`` a float/L1Decay/L2Decay/None, and
         ``'grad_clip'`` a clip object or None. A torch-style ``'lr'`` is taken as the group's
@@ -232,7 +240,7 @@ class Optimizer(torch.optim.Optimizer):
             group["lr"] = explicit_lr
         _group_views.sync(self, self._validate_group)
 
-    def _parse_group_weight_decay(self, value):
+    def _parse_group_weight_decay(self, value: object) -> WeightDecayRegularizer | float | None:
         """A group's ``weight_decay``, judged as the constructor's (``oar.regularizer.as_regularizer``:
         an int or float means ``L2Decay``)."""
         return as_regularizer(value, "param group 'weight_decay'")
@@ -256,7 +264,7 @@ class Optimizer(torch.optim.Optimizer):
         """The base learning rate: the float given, or the scheduler's current value."""
         return self._base_lr()
 
-    def set_lr(self, value) -> None:
+    def set_lr(self, value: float) -> None:
         """Set a float base learning rate.
 
         Raises:
@@ -277,7 +285,7 @@ class Optimizer(torch.optim.Optimizer):
         self._learning_rate = check_lr("set_lr's value", value)
         self._sync_group_lrs()
 
-    def set_lr_scheduler(self, scheduler) -> None:
+    def set_lr_scheduler(self, scheduler: LRScheduler) -> None:
         """Use ``scheduler`` (an ``oar.lr.LRScheduler``) as the base learning rate from now on.
 
         Raises:
@@ -307,7 +315,7 @@ class Optimizer(torch.optim.Optimizer):
         self._engine = engine
 
     # ------------------------------------------------------------------ state
-    def _init_state(self, param: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+    def _init_state(self, param: torch.Tensor, group: Mapping[str, Any]) -> State:
         state: dict[str, torch.Tensor] = {}
         target = param
         if self._multi_precision and param.dtype in LOW_PRECISION:
@@ -334,19 +342,22 @@ class Optimizer(torch.optim.Optimizer):
         return torch.full((1,), value, dtype=state_dtype(target), device=target.device)
 
     # ------------------------------------------------------------------ the step
-    def _regularizer_for(self, param: torch.Tensor, group: dict, list_mode: bool):
+    def _regularizer_for(self, param: torch.Tensor, group: Mapping[str, Any],
+                         list_mode: bool) -> WeightDecayRegularizer | None:
         """Paddle's precedence: in list mode a param's own regularizer, else the group's
         ``weight_decay``; a group's ``None`` means the optimizer's ``weight_decay`` (Paddle writes
         the group's value into ``param.regularizer``, and a None there falls back to the
         optimizer's; checked against Paddle 3.3.1)."""
         if list_mode:
-            own = getattr(param, "regularizer", None)
+            own: WeightDecayRegularizer | None = getattr(param, "regularizer", None)
             if own is not None:
                 return own
-        reg = group["weight_decay"]
-        return self.defaults["weight_decay"] if reg is None else reg
+        reg: WeightDecayRegularizer | None = group["weight_decay"]
+        if reg is None:
+            reg = self.defaults["weight_decay"]
+        return reg
 
-    def _hypers_for(self, group: dict, dtype: torch.dtype, param_key) -> dict[str, Any]:
+    def _hypers_for(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: Hashable) -> Hyper:
         """``_hyper``'s values as Paddle's kernel for ``dtype`` sees them: every float rounded
         to ``dtype`` (the kernel's type T), after rounding to float32 those in
         ``_float32_hypers`` (C++ ``float`` attributes in Paddle). The rule, and every engine,
@@ -362,14 +373,15 @@ class Optimizer(torch.optim.Optimizer):
                 hyper[name] = round_to(value, dtype)
         return hyper
 
-    def _collect(self, group: dict, only=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _collect(self, group: dict[str, Any],
+                 only: set[torch.Tensor] | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return [
             (p, p.grad)
             for p in group["params"]
             if p.requires_grad and p.grad is not None and (only is None or p in only)
         ]
 
-    def _prepare_group(self, index: int, group: dict, pairs) -> _step_check.Prepared:
+    def _prepare_group(self, index: int, group: dict[str, Any], pairs: _Pairs) -> _step_check.Prepared:
         """One group's step, checked with nothing changed (see :mod:`oar.step_check`): each
         grad against its param, the clip and the param's state; the algorithm's ``_check_grad``;
         each param's regularizer and hyper-parameters.
@@ -383,7 +395,7 @@ class Optimizer(torch.optim.Optimizer):
         clip = group.get("grad_clip") or self._grad_clip
         list_mode = self._list_mode and index == 0
         viewed, targets, regs, hypers = [], [], [], []
-        shared: dict = {}
+        shared: dict[tuple[torch.dtype, torch.device, float, Hashable], Hyper] = {}
         for p, g in pairs:
             try:
                 x = self._real_views(p)
@@ -426,11 +438,11 @@ class Optimizer(torch.optim.Optimizer):
         if params:
             _engine.run(self._rule, params, grads, states, prepared.hypers, engine=self._engine)
 
-    def _apply_group(self, index: int, group: dict, pairs) -> None:
+    def _apply_group(self, index: int, group: dict[str, Any], pairs: _Pairs) -> None:
         """One group's step on its own: checked (:meth:`_prepare_group`), then applied."""
         self._apply_prepared(self._prepare_group(index, group, pairs))
 
-    def _run_step(self, work) -> None:
+    def _run_step(self, work: Iterable[tuple[int, dict[str, Any], _Pairs]]) -> None:
         """The step of every ``(index, group, pairs)`` in ``work``: all groups checked first,
         then, unless the non-finite guard skips the step (``skip_nonfinite=True``), applied. A
         failing check raises before anything has changed."""
@@ -451,7 +463,7 @@ class Optimizer(torch.optim.Optimizer):
             self._sync_group_lrs()
 
     @torch.no_grad()
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every param group (Paddle's ``step``; torch's ``step(closure)``).
 
         Params without a grad (or with ``requires_grad=False``) are skipped entirely.
@@ -478,7 +490,10 @@ class Optimizer(torch.optim.Optimizer):
         return loss
 
     @torch.no_grad()
-    def minimize(self, loss, startup_program=None, parameters=None, no_grad_set=None):
+    def minimize(self, loss: torch.Tensor, startup_program: object = None,
+                 parameters: Iterable[torch.Tensor | str] | None = None,
+                 no_grad_set: Iterable[torch.Tensor | str] | None = None,
+                 ) -> tuple[list[Any], list[tuple[torch.Tensor, torch.Tensor]]]:
         """Update with the existing grads (Paddle dygraph ``minimize``: it does not run backward;
         call ``loss.backward()`` first, and it does not clear grads).
 
@@ -542,17 +557,17 @@ class Optimizer(torch.optim.Optimizer):
         """Everything needed to resume exactly, as plain data (``torch.load`` with
         ``weights_only=True`` reads it back); layout in :mod:`oar.state_dict`. torch's state-dict
         hooks run around it."""
-        for hook in self._optimizer_state_dict_pre_hooks.values():
-            hook(self)
+        for pre_hook in self._optimizer_state_dict_pre_hooks.values():
+            pre_hook(self)
         _group_views.sync(self, self._validate_group)  # a 'betas' written since the last step
         out = _state_dict.pack(self)
-        for hook in self._optimizer_state_dict_post_hooks.values():
-            result = hook(self, out)
+        for post_hook in self._optimizer_state_dict_post_hooks.values():
+            result = post_hook(self, out)
             if result is not None:
                 out = result
         return out
 
-    def _expected_state(self, param: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+    def _expected_state(self, param: torch.Tensor, group: Mapping[str, Any]) -> State:
         """The accumulators ``param`` has in ``group`` (on the meta device: names, shapes, dtypes;
         a complex param's are those of its real view)."""
         return self._init_state(real_view(torch.empty_like(param, device="meta")), group)
@@ -573,8 +588,8 @@ class Optimizer(torch.optim.Optimizer):
             ValueError: the first bad entry, named.
             AssertionError: the optimizer uses a scheduler and ``'LR_Scheduler'`` is missing (as Paddle).
         """
-        for hook in self._optimizer_load_state_dict_pre_hooks.values():
-            result = hook(self, state_dict)
+        for pre_hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = pre_hook(self, state_dict)
             if result is not None:
                 state_dict = result
         loaded = _state_dict.unpack(self, state_dict)
@@ -591,8 +606,8 @@ class Optimizer(torch.optim.Optimizer):
         self.state.update(loaded.state)
         self._skipped_steps = skipped
         self._synced_base_lr = self._base_lr()
-        for hook in self._optimizer_load_state_dict_post_hooks.values():
-            hook(self)
+        for post_hook in self._optimizer_load_state_dict_post_hooks.values():
+            post_hook(self)
 
     def set_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Paddle's name for :meth:`load_state_dict`."""

@@ -19,13 +19,18 @@ import torch
 from .regularizer import WeightDecayRegularizer
 from .validate import AssertionValueError, AttributeTypeError, check_lr, show
 
-__all__ = ["set_param_attr", "parse_parameters", "lr_multiplier", "looks_like_parameters", "params_type_error",
-           "real_view", "RealViews"]
+__all__ = ["Params", "set_param_attr", "parse_parameters", "lr_multiplier", "looks_like_parameters",
+           "params_type_error", "real_view", "RealViews"]
 
-_UNSET = object()
+#: What an optimizer's ``parameters`` takes: tensors (list mode), ``(name, tensor)`` pairs
+#: (``model.named_parameters()``) or param-group dicts (group mode).
+Params = Iterable[torch.Tensor] | Iterable[tuple[str, torch.Tensor]] | Iterable[dict[str, Any]]
+
+_UNSET: Any = object()  # "argument not given" (None is a value: no regularizer)
 
 
-def set_param_attr(param: torch.Tensor, *, learning_rate=_UNSET, regularizer=_UNSET, need_clip=_UNSET):
+def set_param_attr(param: torch.Tensor, *, learning_rate: float | numbers.Real = _UNSET,
+                   regularizer: WeightDecayRegularizer | None = _UNSET, need_clip: bool = _UNSET) -> torch.Tensor:
     """Set Paddle's ParamAttr options on a tensor, in place, and return it.
 
     Args:
@@ -45,17 +50,18 @@ def set_param_attr(param: torch.Tensor, *, learning_rate=_UNSET, regularizer=_UN
     if learning_rate is not _UNSET:
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
             raise TypeError(f"set_param_attr: learning_rate must be a float, got {learning_rate!r}")
-        param.optimize_attr = {"learning_rate": check_lr("set_param_attr: learning_rate", learning_rate)}
+        # Paddle's ParamAttr attributes, set on the tensor (torch.Tensor declares none of them)
+        param.optimize_attr = {"learning_rate": check_lr("set_param_attr: learning_rate", learning_rate)}  # type: ignore[attr-defined]
     if regularizer is not _UNSET:
         if regularizer is not None and not isinstance(regularizer, WeightDecayRegularizer):
             raise TypeError(
                 f"set_param_attr: regularizer must be L1Decay, L2Decay or None, got {regularizer!r}"
             )
-        param.regularizer = regularizer
+        param.regularizer = regularizer  # type: ignore[attr-defined]  # ParamAttr attribute (see above)
     if need_clip is not _UNSET:
         if not isinstance(need_clip, bool):
             raise TypeError(f"set_param_attr: need_clip must be a bool, got {need_clip!r}")
-        param.need_clip = need_clip
+        param.need_clip = need_clip  # type: ignore[attr-defined]  # ParamAttr attribute (see above)
     return param
 
 
@@ -67,7 +73,7 @@ def lr_multiplier(param: torch.Tensor) -> float:
     return float(attr.get("learning_rate", 1.0))
 
 
-def _is_named(item) -> bool:
+def _is_named(item: object) -> bool:
     return (
         isinstance(item, tuple)
         and len(item) == 2
@@ -76,7 +82,7 @@ def _is_named(item) -> bool:
     )
 
 
-def looks_like_parameters(obj) -> bool:
+def looks_like_parameters(obj: object) -> bool:
     """True when ``obj`` is what torch passes as ``params``: an iterable (not a str, dict, tensor
     or scheduler) — a generator, list or tuple of tensors, named tensors or group dicts."""
     if isinstance(obj, (str, bytes, dict, torch.Tensor, numbers.Number)):
@@ -91,12 +97,12 @@ def params_type_error(parameters: torch.Tensor) -> TypeError:
                      f"but got {torch.typename(parameters)}")
 
 
-def _check_param(p, where: str):
+def _check_param(p: object, where: str) -> None:
     if not isinstance(p, torch.Tensor):
         raise TypeError(f"{where}: expected a torch.Tensor, got {type(p).__name__}")
 
 
-def _normalize_params(params, where: str) -> list:
+def _normalize_params(params: object, where: str) -> list[Any]:
     """A list of tensors or of (name, tensor) pairs, one kind only."""
     if isinstance(params, torch.Tensor):
         return [params]
@@ -117,7 +123,7 @@ def _normalize_params(params, where: str) -> list:
     return items
 
 
-def parse_parameters(parameters) -> tuple[list[dict], bool]:
+def parse_parameters(parameters: object) -> tuple[list[dict[str, Any]], bool]:
     """Turn Paddle's or torch's ``parameters`` into torch-style group dicts.
 
     Returns ``(groups, list_mode)``: list mode is a single group built from a flat list of
@@ -162,7 +168,7 @@ def parse_parameters(parameters) -> tuple[list[dict], bool]:
     return [_group(items, {}, "parameters")], True
 
 
-def _group(params, options: dict, where: str) -> dict:
+def _group(params: object, options: dict[str, Any], where: str) -> dict[str, Any]:
     items = _normalize_params(params, where)
     group = dict(options)
     if items and _is_named(items[0]):

@@ -8,8 +8,12 @@ from typing import Any
 import torch
 
 from .algorithms import Algorithm, Traffic, register
+from .clip import ClipGradBase
 from .engine import fused as _fused
+from .lr import LRScheduler
 from .nadam import PowsAdam, torch_peer
+from .params import Params
+from .regularizer import WeightDecayRegularizer
 
 __all__ = ["RAdam", "radam_update"]
 
@@ -97,13 +101,13 @@ class RAdam(PowsAdam):
 
     def __init__(
         self,
-        learning_rate: Any = 0.001,
+        learning_rate: float | LRScheduler = 0.001,
         beta1: float = 0.9,
         beta2: float = 0.999,
         epsilon: float = 1.0e-8,
-        parameters: Any = None,
-        weight_decay: Any = None,
-        grad_clip: Any = None,
+        parameters: Params | None = None,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
         name: str | None = None,
     ) -> None:
         self._start(learning_rate, {"beta1": beta1, "beta2": beta2, "epsilon": epsilon},

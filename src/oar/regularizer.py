@@ -6,6 +6,7 @@ never modified. The optimizer applies it after gradient clipping and before the 
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import torch
 
@@ -44,7 +45,7 @@ class WeightDecayRegularizer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(coeff={self.coeff})"
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.coeff == other.coeff
 
     def __hash__(self) -> int:
@@ -89,7 +90,7 @@ def as_regularizer(value: object, name: str = "weight_decay") -> WeightDecayRegu
     return L2Decay(float(number(name, value, low=0.0, finite=True)))
 
 
-def regularizer_to_state(reg: WeightDecayRegularizer | None):
+def regularizer_to_state(reg: WeightDecayRegularizer | numbers.Real | None) -> dict[str, Any] | numbers.Real | None:
     """Plain-data form of a regularizer, for ``state_dict`` (None and numbers, e.g. AdamW's
     decoupled coefficient, stay as they are)."""
     if reg is None or (isinstance(reg, numbers.Real) and not isinstance(reg, bool)):
@@ -97,7 +98,7 @@ def regularizer_to_state(reg: WeightDecayRegularizer | None):
     return {"type": type(reg).__name__, "coeff": reg.coeff}
 
 
-def regularizer_from_state(state) -> WeightDecayRegularizer | None:
+def regularizer_from_state(state: object) -> WeightDecayRegularizer | numbers.Real | None:
     """Inverse of :func:`regularizer_to_state`. Raises ValueError on an unknown form."""
     if state is None or (isinstance(state, numbers.Real) and not isinstance(state, bool)):
         return state

@@ -4,18 +4,26 @@ Graves, 2013, arXiv:1308.0850) with ``paddle.optimizer.RMSProp``'s numerics
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
 from .algorithms import Algorithm, Peer, Traffic, register
+from .clip import ClipGradBase
 from .engine import fused as _fused
+from .engine.rule import Hyper, State
+from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
+from .regularizer import WeightDecayRegularizer
 from .validate import not_set, number
 
 __all__ = ["RMSProp", "rmsprop_update"]
 
 
-def rmsprop_update(param, grad, state, *, lr, rho, epsilon, momentum, centered=False):
+def rmsprop_update(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: Any, rho: Any, epsilon: Any,
+                   momentum: Any, centered: bool = False) -> None:
     """One RMSProp step of ``param`` in place (Paddle's rule: ε inside the sqrt, lr folded into
     the momentum buffer)::
 
@@ -74,16 +82,16 @@ class RMSProp(Optimizer):
 
     def __init__(
         self,
-        learning_rate,
-        rho=0.95,
-        epsilon=1e-06,
-        momentum=0.0,
-        centered=False,
-        parameters=None,
-        weight_decay=None,
-        grad_clip=None,
-        name=None,
-    ):
+        learning_rate: float | LRScheduler,
+        rho: float = 0.95,
+        epsilon: float = 1e-06,
+        momentum: float = 0.0,
+        centered: bool = False,
+        parameters: Params | None = None,
+        weight_decay: float | WeightDecayRegularizer | None = None,
+        grad_clip: ClipGradBase | None = None,
+        name: str | None = None,
+    ) -> None:
         not_set("RMSProp", ValueError, learning_rate=learning_rate, rho=rho, epsilon=epsilon,
                 momentum=momentum)
         if not isinstance(centered, bool):
@@ -93,7 +101,7 @@ class RMSProp(Optimizer):
             options={"rho": rho, "epsilon": epsilon, "momentum": momentum, "centered": centered},
         )
 
-    def _validate_group(self, group):
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
         # None: Paddle's "<name> is not set." (ValueError), for a group's too
         not_set("RMSProp", ValueError, **{k: group[k] for k in ("rho", "epsilon", "momentum") if k in group})
         for key in ("epsilon", "momentum", "rho"):
@@ -104,14 +112,14 @@ class RMSProp(Optimizer):
         if "centered" in group and not isinstance(group["centered"], bool):
             raise TypeError(f"centered must be a bool, got {group['centered']!r}")
 
-    def _accumulators(self, target, group):
+    def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> State:
         return {
             "momentum": self._zeros(target),
             "mean_square": self._zeros(target),
             "mean_grad": self._zeros(target),
         }
 
-    def _hyper(self, group, dtype, param_key):
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: object) -> Hyper:
         return {
             "rho": float(group["rho"]),
             "epsilon": float(group["epsilon"]),
@@ -119,14 +127,15 @@ class RMSProp(Optimizer):
             "centered": group["centered"],
         }
 
-    def _check_grad(self, param, grad, regularizer):
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor,
+                    regularizer: WeightDecayRegularizer | None) -> None:
         """Sparse gradients are accepted, with a regularizer too: Paddle then adds the dense
         decay term to them (``add_n``) and runs the dense kernel."""
 
     _rule = staticmethod(rmsprop_update)
 
 
-def _fused_hypers(hyper):
+def _fused_hypers(hyper: Hyper) -> tuple[Any, ...]:
     return (hyper["lr"], hyper["rho"], hyper["epsilon"], hyper["momentum"], float(hyper["centered"]))
 
 
@@ -138,7 +147,7 @@ _TRAFFIC = Traffic(1, 1, 1, 4, "RMSProp (Paddle's, uncentered): reads p,g,ms,mom
 _TORCH_NO_MOMENTUM = Traffic(1, 1, 1, 2, "torch RMSprop, momentum=0: reads p,g,sq; writes p,sq (3P+2S)")
 
 
-def _torch_rmsprop(**flags: object) -> Peer:
+def _torch_rmsprop(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(
         f"torch.RMSprop({label})", "torch",

@@ -4,15 +4,17 @@ learning: the RPROP algorithm", IEEE ICNN) with ``paddle.optimizer.Rprop``'s num
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from .algorithms import Algorithm, Peer, Traffic, register
+from .clip import ClipGradBase
 from .engine import fused as _fused
 from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
 from .validate import number, show
 
 __all__ = ["Rprop", "rprop_update"]
@@ -96,9 +98,9 @@ class Rprop(Optimizer):
         self,
         learning_rate: float = 0.001,
         learning_rate_range: Sequence[float] = (1e-05, 50),
-        parameters: Any = None,
+        parameters: Params | None = None,
         etas: Sequence[float] = (0.5, 1.2),
-        grad_clip: Any = None,
+        grad_clip: ClipGradBase | None = None,
         multi_precision: bool = False,
         name: str | None = None,
     ) -> None:
@@ -130,35 +132,36 @@ class Rprop(Optimizer):
                           f"constructor's learning_rate and then adapt on their own", UserWarning,
                           stacklevel=3)
 
-    def _validate_group(self, group: dict) -> None:
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
         for key in _IGNORED_GROUP_KEYS:
             if key in group:
                 self._warn_ignored(f"the param-group key {key!r} (the constructor's value applies)")
         if group.get("learning_rate", 1.0) != 1.0:
             self._warn_ignored("the param-group key 'learning_rate' (an lr multiplier)")
 
-    def set_lr(self, value: Any) -> None:
+    def set_lr(self, value: float) -> None:
         """Paddle's ``set_lr``: stored (``get_lr()`` returns it) but without effect on the
         update; warns once."""
         super().set_lr(value)
         self._warn_ignored("set_lr()")
 
-    def set_lr_scheduler(self, scheduler: Any) -> None:
+    def set_lr_scheduler(self, scheduler: LRScheduler) -> None:
         """Paddle's ``set_lr_scheduler``: stored but without effect on the update; warns once."""
         super().set_lr_scheduler(scheduler)
         self._warn_ignored("set_lr_scheduler() (a scheduler)")
 
-    def _collect(self, group: dict, only: Any = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _collect(self, group: dict[str, Any],
+                 only: set[torch.Tensor] | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
         # a sparse grad is used as its dense form, as Paddle does (checked and clipped so)
         return [(p, g.to_dense() if g.is_sparse else g) for p, g in super()._collect(group, only)]
 
-    def _accumulators(self, target: torch.Tensor, group: dict) -> dict[str, torch.Tensor]:
+    def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         return {
             "prevs": self._zeros(target),
             "learning_rates": self._filled(target, self._initial_lr),
         }
 
-    def _hyper(self, group: dict, dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
+    def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
         return {"eta_negative": self._etas[0], "eta_positive": self._etas[1],
                 "lr_min": self._range[0], "lr_max": self._range[1]}
 
@@ -185,7 +188,7 @@ def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...]:
 _fused.register(rprop_update, _fused.Kernel("rprop.c", ("prevs", "learning_rates"), (), _fused_hypers))
 
 
-def _torch_rprop(**flags: object) -> Peer:
+def _torch_rprop(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(f"torch.Rprop({label})", "torch",
                 lambda params, lr, _: torch.optim.Rprop(params, lr=lr, etas=(0.5, 1.2),

@@ -12,6 +12,7 @@ from .engine import fused as _fused
 from .engine.rule import State
 from .lr import LRScheduler
 from .optimizer import Optimizer
+from .params import Params
 from .regularizer import WeightDecayRegularizer
 
 __all__ = ["SGD", "sgd_update"]
@@ -55,7 +56,7 @@ class SGD(Optimizer):
     def __init__(
         self,
         learning_rate: float | LRScheduler = 0.001,
-        parameters: Any = None,
+        parameters: Params | None = None,
         weight_decay: float | WeightDecayRegularizer | None = None,
         grad_clip: ClipGradBase | None = None,
         multi_precision: bool = False,
@@ -75,7 +76,7 @@ class SGD(Optimizer):
 _fused.register(sgd_update, _fused.Kernel("sgd.c", (), (), lambda hyper: (hyper["lr"],)))
 
 
-def _torch_sgd(**flags: object) -> Peer:
+def _torch_sgd(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(f"torch.SGD({label})", "torch",
                 lambda params, lr, _: torch.optim.SGD(params, lr=lr, **flags))
