@@ -51,3 +51,8 @@ def test_every_scheduler_has_an_example() -> None:
     assert {c.__name__ for c in schedulers} == set(paddle.optimizer.lr.__all__) - {"LRScheduler"}
     missing = [c.__name__ for c in schedulers if ">>> " not in (c.__doc__ or "")]
     assert not missing, f"schedulers without a docstring example: {missing}"
+
+
+def test_every_optimizer_has_an_example() -> None:
+    missing = [a.name for a in oar.algorithms.algorithms() if ">>> " not in (a.cls.__doc__ or "")]
+    assert not missing, f"optimizers without a docstring example: {missing}"

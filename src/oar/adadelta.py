@@ -79,6 +79,19 @@ class Adadelta(Optimizer):
     Differences from ``torch.optim.Adadelta``: the same formula (ε inside both square roots);
     Paddle's defaults (lr 0.001, ρ 0.95), hyper-parameters rounded to float32, coupled L1/L2
     regularization and clipping as in Paddle, no ``maximize``, ``capturable``, ``foreach``.
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.Adadelta(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['_avg_squared_grad', '_avg_squared_update']
+        >>> opt = oar.Adadelta(model.parameters(), learning_rate=0.01)
     """
 
     _float32_hypers: ClassVar[frozenset[str]] = frozenset({"rho", "epsilon"})  # float attributes

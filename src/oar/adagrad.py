@@ -79,6 +79,19 @@ class Adagrad(Optimizer):
             of the accumulator NaN), also a param group's.
         AssertionTypeError: ``learning_rate`` or ``epsilon`` None (Paddle's ``AssertionError``,
             also a ``TypeError``).
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.Adagrad(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['moment']
+        >>> opt = oar.Adagrad(model.parameters(), learning_rate=0.01)
     """
 
     _torch_kwarg_hints = {"lr_decay": "(no equivalent: use an oar.lr scheduler)"}

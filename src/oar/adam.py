@@ -144,6 +144,19 @@ class Adam(Optimizer):
         RuntimeError: at ``step()``, before anything changes: a sparse gradient with a regularizer
             (as Paddle), or one that is not sparse in its rows only (``sparse_dim() != 1``; Paddle's
             SelectedRows always are).
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.Adam(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['beta1_pow_acc', 'beta2_pow_acc', 'moment1', 'moment2']
+        >>> opt = oar.Adam(model.parameters(), learning_rate=0.01)
     """
 
     def __init__(

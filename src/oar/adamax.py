@@ -74,6 +74,19 @@ class Adamax(Optimizer):
         AssertionTypeError: ``learning_rate``, a beta or ``epsilon`` None (Paddle's
             ``AssertionError``, also a ``TypeError``).
         RuntimeError: at ``step()``, a sparse gradient without a regularizer.
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.Adamax(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['beta1_pow_acc', 'inf_norm', 'moment']
+        >>> opt = oar.Adamax(model.parameters(), learning_rate=0.01)
     """
 
     _float32_hypers = frozenset({"beta1", "beta2", "epsilon"})  # Paddle's float attributes

@@ -107,6 +107,19 @@ class AdamW(Optimizer):
         AssertionTypeError: a non-callable ``lr_ratio`` (Paddle's ``AssertionError``, also a
             ``TypeError``); ``learning_rate``, a beta or ``epsilon`` None.
         RuntimeError: at ``step()``, a sparse gradient.
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.AdamW(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['beta1_pow_acc', 'beta2_pow_acc', 'moment1', 'moment2']
+        >>> opt = oar.AdamW(model.parameters(), learning_rate=0.01)
     """
 
     _float32_hypers = frozenset({"coeff", "lr_ratio"})  # Paddle's float attributes

@@ -76,6 +76,19 @@ class ASGD(Optimizer):
         TypeError: a ``batch_num`` that is not an int (Paddle accepts it and fails at the first
             step).
         RuntimeError: a sparse gradient (Paddle's process aborts on one).
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.ASGD(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['d', 'm', 'y']
+        >>> opt = oar.ASGD(model.parameters(), learning_rate=0.01)
     """
 
     # Paddle's kernel reads lr from a tensor of the param's dtype; it has no float attributes

@@ -88,6 +88,22 @@ class LBFGS(Optimizer):
         NotImplementedError: :meth:`minimize`.
 
     Complex params are optimized as two reals per element, as ``torch.optim.LBFGS`` does.
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.LBFGS(learning_rate=1.0, parameters=model.parameters())
+        >>> def closure():
+        ...     opt.clear_grad()
+        ...     loss = model(torch.ones(2, 4)).pow(2).mean()
+        ...     loss.backward()
+        ...     return loss
+        >>> loss = opt.step(closure)
+        >>> sorted(opt.state)  # one state for the optimizer, as Paddle's
+        ['H_diag', 'al', 'alpha', 'd', 'func_evals', 'n_iter', 'old_sk', 'old_yk', 'prev_flat_grad', 'prev_loss', 'ro']
+        >>> opt = oar.LBFGS(model.parameters(), learning_rate=1.0)
     """
 
     def __init__(

@@ -84,6 +84,19 @@ class Momentum(Optimizer):
         TypeError: a non-number momentum or rescale_grad, a non-bool flag (also a group's).
         ValueError: a NaN or infinite ``momentum``; a negative or non-finite ``rescale_grad``
             (Paddle takes them; the params turn NaN, or climb the loss); also a group's.
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.Momentum(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['velocity']
+        >>> opt = oar.Momentum(model.parameters(), learning_rate=0.01)
     """
 
     _torch_kwarg_hints = {

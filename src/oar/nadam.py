@@ -183,6 +183,19 @@ class NAdam(PowsAdam):
     default dtype, float32 unless changed); coupled L1/L2 regularization only (no
     ``decoupled_weight_decay``); clipping inside the optimizer; no ``maximize``,
     ``capturable``, ``foreach``.
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.NAdam(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['beta2_pow', 'moment1', 'moment2', 'momentum_decay_pow', 'mu_product']
+        >>> opt = oar.NAdam(model.parameters(), learning_rate=0.01)
     """
 
     _pows = ("momentum_decay_pow", "beta2_pow", "mu_product")

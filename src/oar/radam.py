@@ -93,6 +93,19 @@ class RAdam(PowsAdam):
     param's dtype (torch recomputes them from the step count in Python floats), coupled L1/L2
     regularization only (no ``decoupled_weight_decay``), clipping inside the optimizer; no
     ``maximize``, ``capturable``, ``foreach``.
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.RAdam(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['beta1_pow', 'beta2_pow', 'moment1', 'moment2', 'rho']
+        >>> opt = oar.RAdam(model.parameters(), learning_rate=0.01)
     """
 
     _pows = ("beta1_pow", "beta2_pow", "rho")

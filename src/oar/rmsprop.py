@@ -75,6 +75,19 @@ class RMSProp(Optimizer):
             rho >= 1 (Paddle takes them: the params turn NaN); ``learning_rate``, rho, epsilon or
             momentum None (Paddle's message); also a param group's.
         TypeError: a non-number option, a non-bool ``centered`` (also a group's).
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.RMSProp(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['mean_grad', 'mean_square', 'momentum']
+        >>> opt = oar.RMSProp(model.parameters(), learning_rate=0.01)
     """
 
     _torch_kwarg_hints = {"alpha": "rho"}

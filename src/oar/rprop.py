@@ -87,6 +87,19 @@ class Rprop(Optimizer):
 
     A sparse gradient (``Embedding(sparse=True)``) is used as its dense form, as Paddle does:
     rows it lacks see g = 0 (their step size is kept and their ``prevs`` reset to 0).
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.Rprop(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['learning_rates', 'prevs']
+        >>> opt = oar.Rprop(model.parameters(), learning_rate=0.01)
     """
 
     _torch_kwarg_hints = {"step_sizes": "learning_rate_range"}

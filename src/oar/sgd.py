@@ -45,6 +45,19 @@ class SGD(Optimizer):
 
     Raises:
         ValueError: ``learning_rate`` is None (Paddle's message).
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.SGD(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        []
+        >>> opt = oar.SGD(model.parameters(), learning_rate=0.01)
     """
 
     _torch_kwarg_hints = {
