@@ -1,4 +1,5 @@
 """``python -m oar``: the ``oar`` command line (see :mod:`oar.cli`)."""
+
 import sys
 
 from .cli import main

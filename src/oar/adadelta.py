@@ -1,6 +1,7 @@
 """Adadelta (Zeiler, 2012, "ADADELTA: An Adaptive Learning Rate Method", arXiv:1212.5701) with
 ``paddle.optimizer.Adadelta``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Adadelta_en.html)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,8 +21,9 @@ from .validate import number
 __all__ = ["Adadelta", "adadelta_update"]
 
 
-def adadelta_update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], *,
-                    lr: Any, rho: Any, epsilon: Any) -> None:
+def adadelta_update(
+    param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], *, lr: Any, rho: Any, epsilon: Any
+) -> None:
     """One Adadelta step of ``param`` in place (Paddle's kernel, op by op)::
 
         Eg = ρ Eg + (1-ρ) (g g)
@@ -114,7 +116,11 @@ class Adadelta(Optimizer):
         _not_none("epsilon", epsilon)
         _not_none("rho", rho)
         super().__init__(
-            learning_rate, parameters, weight_decay, grad_clip, name,
+            learning_rate,
+            parameters,
+            weight_decay,
+            grad_clip,
+            name,
             options={"epsilon": epsilon, "rho": rho},
         )
 
@@ -140,21 +146,29 @@ def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...]:
     return (hyper["lr"], hyper["rho"], hyper["epsilon"])
 
 
-_fused.register(adadelta_update, _fused.Kernel("adadelta.c", ("_avg_squared_grad", "_avg_squared_update"),
-                                               (), _fused_hypers))
+_fused.register(
+    adadelta_update, _fused.Kernel("adadelta.c", ("_avg_squared_grad", "_avg_squared_update"), (), _fused_hypers)
+)
 
 
 def _torch_adadelta(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
-    return Peer(f"torch.Adadelta({label})", "torch",
-                lambda params, lr, _: torch.optim.Adadelta(params, lr=lr, rho=0.95, eps=1e-6, **flags),
-                note="rho=0.95, eps=1e-6 (Paddle's defaults); torch has no fused Adadelta")
+    return Peer(
+        f"torch.Adadelta({label})",
+        "torch",
+        lambda params, lr, _: torch.optim.Adadelta(params, lr=lr, rho=0.95, eps=1e-6, **flags),
+        note="rho=0.95, eps=1e-6 (Paddle's defaults); torch has no fused Adadelta",
+    )
 
 
-register(Algorithm(
-    name="Adadelta", cls=Adadelta, rule=adadelta_update,
-    traffic=Traffic(1, 1, 1, 4, "Adadelta: reads p,g,Eg,Ex; writes p,Eg,Ex (3P+4S)"),
-    multi_precision=False,
-    demo={"peak_lr": 1.0, "rho": 0.9},
-    peers=(_torch_adadelta(foreach=False), _torch_adadelta(foreach=True)),
-))
+register(
+    Algorithm(
+        name="Adadelta",
+        cls=Adadelta,
+        rule=adadelta_update,
+        traffic=Traffic(1, 1, 1, 4, "Adadelta: reads p,g,Eg,Ex; writes p,Eg,Ex (3P+4S)"),
+        multi_precision=False,
+        demo={"peak_lr": 1.0, "rho": 0.9},
+        peers=(_torch_adadelta(foreach=False), _torch_adadelta(foreach=True)),
+    )
+)

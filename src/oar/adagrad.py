@@ -1,6 +1,7 @@
 """Adagrad (Duchi, Hazan & Singer, 2011, "Adaptive Subgradient Methods for Online Learning and
 Stochastic Optimization", JMLR 12) with ``paddle.optimizer.Adagrad``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Adagrad_en.html)."""
+
 from __future__ import annotations
 
 import inspect
@@ -109,7 +110,11 @@ class Adagrad(Optimizer):
     ) -> None:
         not_set("Adagrad", AssertionError, learning_rate=learning_rate, epsilon=epsilon)
         super().__init__(
-            learning_rate, parameters, weight_decay, grad_clip, name,
+            learning_rate,
+            parameters,
+            weight_decay,
+            grad_clip,
+            name,
             options={"epsilon": epsilon, "initial_accumulator_value": initial_accumulator_value},
         )
 
@@ -117,8 +122,13 @@ class Adagrad(Optimizer):
         if "epsilon" in group:
             number("epsilon", group["epsilon"], low=0.0, finite=True)
         if "initial_accumulator_value" in group:
-            number("initial_accumulator_value", group["initial_accumulator_value"], low=0.0, finite=True,
-                   str_error=ValueError)
+            number(
+                "initial_accumulator_value",
+                group["initial_accumulator_value"],
+                low=0.0,
+                finite=True,
+                str_error=ValueError,
+            )
 
     def _accumulators(self, target: Tensor, group: Mapping[str, Any]) -> dict[str, Tensor]:
         return {"moment": self._filled(target, float(group["initial_accumulator_value"]))}
@@ -132,23 +142,31 @@ class Adagrad(Optimizer):
     _rule = staticmethod(adagrad_update)
 
 
-_fused.register(adagrad_update, _fused.Kernel("adagrad.c", ("moment",), (),
-                                              lambda hyper: (hyper["lr"], hyper["epsilon"])))
+_fused.register(
+    adagrad_update, _fused.Kernel("adagrad.c", ("moment",), (), lambda hyper: (hyper["lr"], hyper["epsilon"]))
+)
 
 
 def _torch_adagrad(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
-    return Peer(f"torch.Adagrad({label})", "torch",
-                lambda params, lr, _: torch.optim.Adagrad(params, lr=lr, eps=1e-6, initial_accumulator_value=0.0,
-                                                          **flags),
-                note="eps=1e-6 (Paddle's default), lr_decay=0")
+    return Peer(
+        f"torch.Adagrad({label})",
+        "torch",
+        lambda params, lr, _: torch.optim.Adagrad(params, lr=lr, eps=1e-6, initial_accumulator_value=0.0, **flags),
+        note="eps=1e-6 (Paddle's default), lr_decay=0",
+    )
 
 
-register(Algorithm(
-    name="Adagrad", cls=Adagrad, rule=adagrad_update,
-    traffic=Traffic(1, 1, 1, 2, "Adagrad: reads p,g,mom; writes p,mom (3P+2S)"),
-    multi_precision=False, required_lr=True,
-    demo={"peak_lr": 5e-2, "weight_decay": 1e-4},
-    peers=(_torch_adagrad(foreach=False), _torch_adagrad(foreach=True))
-    + ((_torch_adagrad(fused=True),) if "fused" in inspect.signature(torch.optim.Adagrad).parameters else ()),
-))
+register(
+    Algorithm(
+        name="Adagrad",
+        cls=Adagrad,
+        rule=adagrad_update,
+        traffic=Traffic(1, 1, 1, 2, "Adagrad: reads p,g,mom; writes p,mom (3P+2S)"),
+        multi_precision=False,
+        required_lr=True,
+        demo={"peak_lr": 5e-2, "weight_decay": 1e-4},
+        peers=(_torch_adagrad(foreach=False), _torch_adagrad(foreach=True))
+        + ((_torch_adagrad(fused=True),) if "fused" in inspect.signature(torch.optim.Adagrad).parameters else ()),
+    )
+)

@@ -1,5 +1,6 @@
 """Adam (Kingma & Ba, 2015, arXiv:1412.6980) with ``paddle.optimizer.Adam``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Adam_en.html)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -21,8 +22,18 @@ from .validate import not_set, number
 __all__ = ["Adam", "adam_update"]
 
 
-def adam_update(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: Any, beta1: Any, beta2: Any,
-                epsilon: Any, amsgrad: bool = False, lazy_mode: bool = False) -> None:
+def adam_update(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: State,
+    *,
+    lr: Any,
+    beta1: Any,
+    beta2: Any,
+    epsilon: Any,
+    amsgrad: bool = False,
+    lazy_mode: bool = False,
+) -> None:
     """One Adam step of ``param`` in place (Paddle's rule; ε scaled by sqrt(1-β2^t)).
 
     Hyper-parameters may be Python floats or 0-d tensors (the compiled engine passes tensors so
@@ -35,8 +46,9 @@ def adam_update(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: An
         α = lr sqrt(1-B2)/(1-B1) ;  ε' = ε sqrt(1-B2) ;  p = p - (m / (sqrt(v) + ε')) α
     """
     if grad.is_sparse:
-        return _adam_sparse(param, grad, state, lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon,
-                            amsgrad=amsgrad, lazy_mode=lazy_mode)
+        return _adam_sparse(
+            param, grad, state, lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon, amsgrad=amsgrad, lazy_mode=lazy_mode
+        )
     m, v = state["moment1"], state["moment2"]
     b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
     m.mul_(beta1).add_(grad * (1 - beta1))
@@ -51,8 +63,18 @@ def adam_update(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: An
     b2p.mul_(beta2)
 
 
-def _adam_sparse(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: Any, beta1: Any, beta2: Any,
-                 epsilon: Any, amsgrad: bool, lazy_mode: bool) -> None:
+def _adam_sparse(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: State,
+    *,
+    lr: Any,
+    beta1: Any,
+    beta2: Any,
+    epsilon: Any,
+    amsgrad: bool,
+    lazy_mode: bool,
+) -> None:
     """Adam for a sparse COO gradient whose sparse dim is the first (``Embedding(sparse=True)``).
 
     Duplicate rows are summed. ``lazy_mode``: only rows present in the gradient change. Otherwise
@@ -182,7 +204,11 @@ class Adam(Optimizer):
         self._amsgrad = amsgrad
         self._use_multi_tensor = use_multi_tensor
         super().__init__(
-            learning_rate, parameters, weight_decay, grad_clip, name,
+            learning_rate,
+            parameters,
+            weight_decay,
+            grad_clip,
+            name,
             options={"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "lazy_mode": lazy_mode},
             multi_precision=multi_precision,
         )
@@ -198,13 +224,14 @@ class Adam(Optimizer):
         state["beta2_pow_acc"] = self._scalar_state(target, as_float(group["beta2"]))
         return state
 
-    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor,
-                    regularizer: WeightDecayRegularizer | None) -> None:
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer: WeightDecayRegularizer | None) -> None:
         if grad.is_sparse and regularizer is not None:
             raise RuntimeError("Adam don't support weight_decay with sparse parameters, please set it to None.")
         if grad.is_sparse and grad.sparse_dim() != 1:  # the rule updates rows (Paddle's SelectedRows)
-            raise RuntimeError(f"Adam takes sparse gradients of rows (sparse_dim() == 1, as Embedding(sparse=True) "
-                               f"gives them), got one with sparse_dim() == {grad.sparse_dim()}")
+            raise RuntimeError(
+                f"Adam takes sparse gradients of rows (sparse_dim() == 1, as Embedding(sparse=True) "
+                f"gives them), got one with sparse_dim() == {grad.sparse_dim()}"
+            )
 
     def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: object) -> Hyper:
         return adam_hyper(group, self._amsgrad)
@@ -216,20 +243,24 @@ def _fused_hypers(hyper: Hyper) -> tuple[Any, ...] | None:
     return None if hyper["amsgrad"] else (hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["epsilon"])
 
 
-_fused.register(adam_update, _fused.Kernel("adam.c", ("moment1", "moment2"),
-                                           ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))
+_fused.register(
+    adam_update, _fused.Kernel("adam.c", ("moment1", "moment2"), ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers)
+)
 
 
 def _torch_adam(**options: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in options.items())
-    return Peer(f"torch.Adam({label})", "torch",
-                lambda params, lr, _: torch.optim.Adam(params, lr=lr, **options))
+    return Peer(f"torch.Adam({label})", "torch", lambda params, lr, _: torch.optim.Adam(params, lr=lr, **options))
 
 
-register(Algorithm(
-    name="Adam", cls=Adam, rule=adam_update,
-    traffic=Traffic(1, 1, 1, 4, "Adam: reads p,g,m,v; writes p,m,v (3P+4S)"),
-    multi_precision=True,
-    demo={"peak_lr": 5e-3, "weight_decay": 1e-4},
-    peers=(_torch_adam(foreach=False), _torch_adam(foreach=True), _torch_adam(fused=True)),
-))
+register(
+    Algorithm(
+        name="Adam",
+        cls=Adam,
+        rule=adam_update,
+        traffic=Traffic(1, 1, 1, 4, "Adam: reads p,g,m,v; writes p,m,v (3P+4S)"),
+        multi_precision=True,
+        demo={"peak_lr": 5e-3, "weight_decay": 1e-4},
+        peers=(_torch_adam(foreach=False), _torch_adam(foreach=True), _torch_adam(fused=True)),
+    )
+)

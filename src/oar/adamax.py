@@ -1,6 +1,7 @@
 """Adamax (Kingma & Ba, 2015, "Adam: A Method for Stochastic Optimization", arXiv:1412.6980,
 section 7.1) with ``paddle.optimizer.Adamax``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Adamax_en.html)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -24,8 +25,17 @@ __all__ = ["Adamax", "adamax_update"]
 Tensor = torch.Tensor
 
 
-def adamax_update(param: Tensor, grad: Tensor, state: dict[str, Tensor], *, lr: Any, beta1: Any, beta2: Any,
-                  epsilon: Any, pow_beta1: Any) -> None:
+def adamax_update(
+    param: Tensor,
+    grad: Tensor,
+    state: dict[str, Tensor],
+    *,
+    lr: Any,
+    beta1: Any,
+    beta2: Any,
+    epsilon: Any,
+    pow_beta1: Any,
+) -> None:
     """One Adamax step of ``param`` in place (Paddle's rule; ε added to β2 u, not to |g|)::
 
         m = β1 m + (1-β1) g ;  u = max(|g|, β2 u + ε) ;  p = p - (lr / (1-B1)) (m / u)
@@ -104,7 +114,11 @@ class Adamax(Optimizer):
     ) -> None:
         not_set("Adamax", AssertionError, learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon)
         super().__init__(
-            learning_rate, parameters, weight_decay, grad_clip, name,
+            learning_rate,
+            parameters,
+            weight_decay,
+            grad_clip,
+            name,
             options={"beta1": beta1, "beta2": beta2, "epsilon": epsilon},
         )
 
@@ -120,8 +134,10 @@ class Adamax(Optimizer):
 
     def _check_grad(self, param: Tensor, grad: Tensor, regularizer: object) -> None:
         if grad.is_sparse and regularizer is None:
-            raise RuntimeError("Adamax does not support sparse gradients (Paddle 3.3.1's CPU kernel aborts "
-                               "on them); a regularizer makes them dense")
+            raise RuntimeError(
+                "Adamax does not support sparse gradients (Paddle 3.3.1's CPU kernel aborts "
+                "on them); a regularizer makes them dense"
+            )
 
     def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: None) -> dict[str, Any]:
         beta1 = as_float(group["beta1"])
@@ -139,21 +155,27 @@ def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...]:
     return (hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["epsilon"], hyper["pow_beta1"])
 
 
-_fused.register(adamax_update, _fused.Kernel("adamax.c", ("moment", "inf_norm"), ("beta1_pow_acc",),
-                                             _fused_hypers))
+_fused.register(adamax_update, _fused.Kernel("adamax.c", ("moment", "inf_norm"), ("beta1_pow_acc",), _fused_hypers))
 
 
 def _torch_adamax(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
-    return Peer(f"torch.Adamax({label})", "torch",
-                lambda params, lr, _: torch.optim.Adamax(params, lr=lr, **flags),
-                note="torch adds eps to |g|, Paddle to beta2 u")
+    return Peer(
+        f"torch.Adamax({label})",
+        "torch",
+        lambda params, lr, _: torch.optim.Adamax(params, lr=lr, **flags),
+        note="torch adds eps to |g|, Paddle to beta2 u",
+    )
 
 
-register(Algorithm(
-    name="Adamax", cls=Adamax, rule=adamax_update,
-    traffic=Traffic(1, 1, 1, 4, "Adamax: reads p,g,m,u; writes p,m,u (3P+4S)"),
-    multi_precision=False,
-    demo={"peak_lr": 1e-2, "weight_decay": 1e-4},
-    peers=(_torch_adamax(foreach=False), _torch_adamax(foreach=True)),
-))
+register(
+    Algorithm(
+        name="Adamax",
+        cls=Adamax,
+        rule=adamax_update,
+        traffic=Traffic(1, 1, 1, 4, "Adamax: reads p,g,m,u; writes p,m,u (3P+4S)"),
+        multi_precision=False,
+        demo={"peak_lr": 1e-2, "weight_decay": 1e-4},
+        peers=(_torch_adamax(foreach=False), _torch_adamax(foreach=True)),
+    )
+)

@@ -1,6 +1,7 @@
 """AdamW (Loshchilov & Hutter, 2019, "Decoupled Weight Decay Regularization", arXiv:1711.05101)
 with ``paddle.optimizer.AdamW``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/AdamW_en.html)."""
+
 from __future__ import annotations
 
 import warnings
@@ -26,9 +27,21 @@ __all__ = ["AdamW", "adamw_update"]
 Tensor = torch.Tensor
 
 
-def adamw_update(param: Tensor, grad: Tensor, state: State, *, lr: Any, beta1: Any, beta2: Any,
-                 epsilon: Any, coeff: Any, lr_ratio: Any = 1.0, with_decay: bool = True,
-                 amsgrad: bool = False, lazy_mode: bool = False) -> None:
+def adamw_update(
+    param: Tensor,
+    grad: Tensor,
+    state: State,
+    *,
+    lr: Any,
+    beta1: Any,
+    beta2: Any,
+    epsilon: Any,
+    coeff: Any,
+    lr_ratio: Any = 1.0,
+    with_decay: bool = True,
+    amsgrad: bool = False,
+    lazy_mode: bool = False,
+) -> None:
     """One AdamW step of ``param`` in place (Paddle's rule): the decoupled decay first, then
     Adam (:func:`oar.adam.adam_update`) on the decayed param, both with ``lr lr_ratio``::
 
@@ -43,8 +56,9 @@ def adamw_update(param: Tensor, grad: Tensor, state: State, *, lr: Any, beta1: A
     lr = lr * lr_ratio
     if with_decay:
         param.sub_(param * (lr * coeff))
-    adam_update(param, grad, state, lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon, amsgrad=amsgrad,
-                lazy_mode=lazy_mode)
+    adam_update(
+        param, grad, state, lr=lr, beta1=beta1, beta2=beta2, epsilon=epsilon, amsgrad=amsgrad, lazy_mode=lazy_mode
+    )
 
 
 class AdamW(Optimizer):
@@ -143,8 +157,11 @@ class AdamW(Optimizer):
     ) -> None:
         not_set("AdamW", AssertionError, learning_rate=learning_rate, beta1=beta1, beta2=beta2, epsilon=epsilon)
         coeff = _coefficient(weight_decay)
-        for flag, value in (("lazy_mode", lazy_mode), ("amsgrad", amsgrad),
-                            ("use_lowprecision_moment", use_lowprecision_moment)):
+        for flag, value in (
+            ("lazy_mode", lazy_mode),
+            ("amsgrad", amsgrad),
+            ("use_lowprecision_moment", use_lowprecision_moment),
+        ):
             if not isinstance(value, bool):
                 raise TypeError(f"{flag} must be a bool, got {value!r}")
         if lr_ratio is not None:  # param -> float (Paddle asserts callable: AssertionError)
@@ -152,17 +169,24 @@ class AdamW(Optimizer):
         if apply_decay_param_fun is not None:  # name -> bool
             function("apply_decay_param_fun", apply_decay_param_fun)
         if use_lowprecision_moment:
-            warnings.warn("oar.AdamW: use_lowprecision_moment=True is ignored: oar keeps float32 moments "
-                          "for float16/bfloat16 params", UserWarning, stacklevel=3)
+            warnings.warn(
+                "oar.AdamW: use_lowprecision_moment=True is ignored: oar keeps float32 moments "
+                "for float16/bfloat16 params",
+                UserWarning,
+                stacklevel=3,
+            )
         self._amsgrad = amsgrad
         self._use_lowprecision_moment = use_lowprecision_moment
         self._lr_ratio: Callable[[Tensor], float] | None = lr_ratio
         self._apply_decay_param_fun: Callable[[str], bool] | None = apply_decay_param_fun
         self._names: dict[int, tuple[list[Tensor], list[str], dict[int, str]]] = {}
         super().__init__(
-            learning_rate, parameters, None, grad_clip, name,
-            options={"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "lazy_mode": lazy_mode,
-                     "weight_decay": coeff},
+            learning_rate,
+            parameters,
+            None,
+            grad_clip,
+            name,
+            options={"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "lazy_mode": lazy_mode, "weight_decay": coeff},
             multi_precision=multi_precision,
         )
 
@@ -174,13 +198,16 @@ class AdamW(Optimizer):
         if self._apply_decay_param_fun is not None and "params" in group and not group.get("param_names"):
             raise ValueError(
                 "apply_decay_param_fun is called with parameter names, and a param group has none: pass "
-                "model.named_parameters() (or groups with 'param_names'), or leave apply_decay_param_fun None")
+                "model.named_parameters() (or groups with 'param_names'), or leave apply_decay_param_fun None"
+            )
 
     def _parse_group_weight_decay(self, value: object) -> float:
         """A group's ``weight_decay`` is its decoupled coefficient (a float), not a regularizer."""
         return _coefficient(value, "param group 'weight_decay'")
 
-    def _regularizer_for(self, param: Tensor, group: Mapping[str, Any], list_mode: bool) -> WeightDecayRegularizer | None:
+    def _regularizer_for(
+        self, param: Tensor, group: Mapping[str, Any], list_mode: bool
+    ) -> WeightDecayRegularizer | None:
         """Only a param's own regularizer (ParamAttr), in list and group mode: AdamW has no
         coupled weight decay of its own (Paddle's ``regularization`` is None)."""
         return getattr(param, "regularizer", None)
@@ -191,7 +218,8 @@ class AdamW(Optimizer):
         if grad.is_sparse:
             raise RuntimeError(
                 "AdamW does not support sparse gradients (Paddle 3.3.1's CPU AdamW kernel fails on them); "
-                "use oar.Adam (lazy_mode) for sparse embeddings")
+                "use oar.Adam (lazy_mode) for sparse embeddings"
+            )
 
     def _hyper_key(self, group: Mapping[str, Any], param: Tensor) -> tuple[bool, float] | None:
         """(decayed, lr_ratio) of ``param``: the user's functions, each called once per step."""
@@ -204,8 +232,12 @@ class AdamW(Optimizer):
     def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: Any) -> Hyper:
         # param_key: _hyper_key's value, (decayed, lr_ratio) or None
         decay, ratio = (True, 1.0) if param_key is None else param_key
-        return {**adam_hyper(group, self._amsgrad),  # beta1, beta2, epsilon, amsgrad, lazy_mode
-                "coeff": float(group["weight_decay"]), "lr_ratio": ratio, "with_decay": decay}
+        return {
+            **adam_hyper(group, self._amsgrad),  # beta1, beta2, epsilon, amsgrad, lazy_mode
+            "coeff": float(group["weight_decay"]),
+            "lr_ratio": ratio,
+            "with_decay": decay,
+        }
 
     _rule = staticmethod(adamw_update)
 
@@ -213,9 +245,8 @@ class AdamW(Optimizer):
         params, names = group["params"], group["param_names"]
         cached = self._names.get(id(group))
         if cached is None or cached[0] is not params or cached[1] is not names:
-            cached = self._names[id(group)] = (params, names, {id(p): n for p, n in zip(params, names)})
+            cached = self._names[id(group)] = (params, names, {id(p): n for p, n in zip(params, names, strict=False)})
         return cached[2][id(param)]
-
 
 
 def _coefficient(value: object, name: str = "weight_decay") -> float:
@@ -227,26 +258,41 @@ def _coefficient(value: object, name: str = "weight_decay") -> float:
 def _fused_hypers(hyper: Hyper) -> tuple[Any, ...] | None:
     if hyper["amsgrad"]:
         return None
-    return (hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["epsilon"], hyper["coeff"],
-            hyper["lr_ratio"], float(hyper["with_decay"]))
+    return (
+        hyper["lr"],
+        hyper["beta1"],
+        hyper["beta2"],
+        hyper["epsilon"],
+        hyper["coeff"],
+        hyper["lr_ratio"],
+        float(hyper["with_decay"]),
+    )
 
 
-_fused.register(adamw_update, _fused.Kernel("adamw.c", ("moment1", "moment2"),
-                                            ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))
+_fused.register(
+    adamw_update, _fused.Kernel("adamw.c", ("moment1", "moment2"), ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers)
+)
 
 
 def _torch_adamw(**options: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in options.items())
-    return Peer(f"torch.AdamW({label})", "torch",
-                lambda params, lr, _: torch.optim.AdamW(params, lr=lr, weight_decay=0.01, **options),
-                note="weight_decay=0.01 (oar's and Paddle's default)")
+    return Peer(
+        f"torch.AdamW({label})",
+        "torch",
+        lambda params, lr, _: torch.optim.AdamW(params, lr=lr, weight_decay=0.01, **options),
+        note="weight_decay=0.01 (oar's and Paddle's default)",
+    )
 
 
-register(Algorithm(
-    name="AdamW", cls=AdamW, rule=adamw_update,
-    traffic=Traffic(1, 1, 1, 4, "AdamW: reads p,g,m,v; writes p,m,v (3P+4S)"),
-    multi_precision=True,
-    demo={"peak_lr": 5e-3},  # the default decoupled weight_decay, 0.01
-    bench={"weight_decay": 0.01},
-    peers=(_torch_adamw(foreach=False), _torch_adamw(foreach=True), _torch_adamw(fused=True)),
-))
+register(
+    Algorithm(
+        name="AdamW",
+        cls=AdamW,
+        rule=adamw_update,
+        traffic=Traffic(1, 1, 1, 4, "AdamW: reads p,g,m,v; writes p,m,v (3P+4S)"),
+        multi_precision=True,
+        demo={"peak_lr": 5e-3},  # the default decoupled weight_decay, 0.01
+        bench={"weight_decay": 0.01},
+        peers=(_torch_adamw(foreach=False), _torch_adamw(foreach=True), _torch_adamw(fused=True)),
+    )
+)

@@ -9,6 +9,7 @@ nothing else (see "Adding an optimizer" in the README).
 This module imports nothing of oar: the table depends on no algorithm, and every algorithm
 depends on it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Traffic", "Peer", "Algorithm", "register", "algorithms", "get", "load_peer_class"]
+__all__ = ["Algorithm", "Peer", "Traffic", "algorithms", "get", "load_peer_class", "register"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +43,9 @@ class Traffic:
         ``master``: low-precision params updated through a float32 master weight (the master is
         read and written like the param, and the param receives its rounded copy)."""
         if master:
-            return (self.g_reads * p_size + (self.p_reads + self.p_writes + self.state_rw) * s_size
-                    + self.p_writes * p_size)
+            return (
+                self.g_reads * p_size + (self.p_reads + self.p_writes + self.state_rw) * s_size + self.p_writes * p_size
+            )
         return (self.p_reads + self.p_writes + self.g_reads) * p_size + self.state_rw * s_size
 
 
@@ -178,7 +180,7 @@ def load_peer_class(path: str) -> type:
     try:
         cls: type = getattr(importlib.import_module(module), name)
         return cls
-    except Exception as exc:  # noqa: BLE001 - any failure to import means: skip this peer
+    except Exception as exc:
         if "." not in module:
             raise ImportError(f"{path}: {type(exc).__name__}: {exc}") from exc
         why = f"{type(exc).__name__}: {exc}"
@@ -209,7 +211,7 @@ def _load_standalone(module: str, why: str) -> Any:
         spec = None
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(f"{top} is not installed")
-    folder = os.path.join(list(spec.submodule_search_locations)[0], *parts[:-1])
+    folder = os.path.join(next(iter(spec.submodule_search_locations)), *parts[:-1])
     relative = "/".join([top, *parts]) + ".py"
     filename = os.path.join(folder, parts[-1] + ".py")
     if not os.path.exists(filename):
@@ -231,5 +233,6 @@ def _load_standalone(module: str, why: str) -> Any:
     except Exception as exc:
         for key in [k for k in sys.modules if k == package or k.startswith(package + ".")]:
             del sys.modules[key]
-        raise ImportError(f"{relative} could not be loaded standalone (import {top} failed: {why}): "
-                          f"{type(exc).__name__}: {exc}") from exc
+        raise ImportError(
+            f"{relative} could not be loaded standalone (import {top} failed: {why}): {type(exc).__name__}: {exc}"
+        ) from exc

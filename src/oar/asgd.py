@@ -3,6 +3,7 @@ Le Roux & Bach, 2013, "Minimizing Finite Sums with the Stochastic Average Gradie
 arXiv:1309.2388), with ``paddle.optimizer.ASGD``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/ASGD_en.html).
 This is not ``torch.optim.ASGD`` (averaged SGD, Polyak & Juditsky)."""
+
 from __future__ import annotations
 
 import numbers
@@ -25,8 +26,9 @@ from .validate import count, show
 __all__ = ["ASGD", "asgd_update"]
 
 
-def asgd_update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], *,
-                lr: Any, batch_num: int) -> None:
+def asgd_update(
+    param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], *, lr: Any, batch_num: int
+) -> None:
     """One ASGD step of ``param`` in place (Paddle's rule)::
 
         i = m mod n ;  m = m + 1 ;  d = d - y[i] + g ;  y[i] = g ;  p = p - (lr / min(m, n)) d
@@ -112,14 +114,19 @@ class ASGD(Optimizer):
             # Paddle's check comes first (ValueError for 0, -0.5 or NaN alike)
             raise ValueError(f"batch_num should be greater than 0, got {show(batch_num)}")
         self._batch_num = count("batch_num", batch_num)  # an int (TypeError), at most 2**63-1
-        super().__init__(learning_rate, parameters, weight_decay, grad_clip, name, options={},
-                         multi_precision=multi_precision)
+        super().__init__(
+            learning_rate, parameters, weight_decay, grad_clip, name, options={}, multi_precision=multi_precision
+        )
 
     def _validate_group(self, group: Mapping[str, Any]) -> None:
         if "batch_num" in group and not getattr(self, "_warned_batch_num", False):
             self._warned_batch_num = True
-            warnings.warn("ASGD ignores the param-group key 'batch_num' (as Paddle): the "
-                          "constructor's batch_num applies to every group", UserWarning, stacklevel=3)
+            warnings.warn(
+                "ASGD ignores the param-group key 'batch_num' (as Paddle): the "
+                "constructor's batch_num applies to every group",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         dtype = state_dtype(target)
@@ -135,14 +142,20 @@ class ASGD(Optimizer):
     _rule = staticmethod(asgd_update)
 
 
-_fused.register(asgd_update, _fused.Kernel("asgd.c", ("d",), (), lambda h: (h["lr"], float(h["batch_num"])),
-                                           rows=("y",), counters=("m",)))
+_fused.register(
+    asgd_update,
+    _fused.Kernel("asgd.c", ("d",), (), lambda h: (h["lr"], float(h["batch_num"])), rows=("y",), counters=("m",)),
+)
 
 
-register(Algorithm(
-    name="ASGD", cls=ASGD, rule=asgd_update,
-    traffic=Traffic(1, 1, 1, 4, "ASGD: reads p,g,d,y[i]; writes p,d,y[i] (3P+4S)"),
-    multi_precision=True,
-    demo={"peak_lr": 0.3, "batch_num": 8},
-    bench={"batch_num": 4},
-))
+register(
+    Algorithm(
+        name="ASGD",
+        cls=ASGD,
+        rule=asgd_update,
+        traffic=Traffic(1, 1, 1, 4, "ASGD: reads p,g,d,y[i]; writes p,d,y[i] (3P+4S)"),
+        multi_precision=True,
+        demo={"peak_lr": 0.3, "batch_num": 8},
+        bench={"batch_num": 4},
+    )
+)

@@ -3,6 +3,7 @@
 ``oar demo`` lives in :mod:`oar.demo`; ``oar bench`` in :mod:`oar.bench`, which is imported only
 when the ``bench`` subcommand is chosen (so ``oar demo`` and ``oar --help`` never import it).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,7 +17,7 @@ from . import __version__
 from . import demo as _demo
 from .algorithms import algorithms
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def _names(sep: str = ", ", last: str = " and ") -> str:
@@ -32,7 +33,9 @@ def _demo_settings() -> str:
     for a in algorithms():
         words = [f"peak lr {a.demo['peak_lr']:g}"] + [
             f"{k}=oar.L2Decay({v:g})" if k == "weight_decay" and isinstance(v, float) else f"{k}={v!r}"
-            for k, v in a.demo.items() if k != "peak_lr"]
+            for k, v in a.demo.items()
+            if k != "peak_lr"
+        ]
         lines.append(f"      {a.name}: {', '.join(words)}")
     return "\n".join(lines)
 
@@ -147,7 +150,9 @@ def build_parser(bench_module: types.ModuleType | None = None) -> argparse.Argum
     """The ``oar`` argument parser. ``bench_module`` (``oar.bench``, imported by the caller only
     when the ``bench`` subcommand is requested) adds its options to ``oar bench``."""
     parser = argparse.ArgumentParser(
-        prog="oar", description=_DESCRIPTION, epilog=_EPILOG,
+        prog="oar",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"oar {__version__}")
@@ -155,60 +160,90 @@ def build_parser(bench_module: types.ModuleType | None = None) -> argparse.Argum
     sub.required = True
 
     demo = sub.add_parser(
-        "demo", help=f"train a small CNN on handwritten digits with {_names()}",
-        description=_DEMO_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "demo",
+        help=f"train a small CNN on handwritten digits with {_names()}",
+        description=_DEMO_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(
-        "--optimizers", "--optimizer", type=_optimizer_list, default=list(_demo.DEFAULT_OPTIMIZERS),
+        "--optimizers",
+        "--optimizer",
+        type=_optimizer_list,
+        default=list(_demo.DEFAULT_OPTIMIZERS),
         metavar="NAMES",
         help=f"comma-separated optimizers to train with, in turn, or 'all' (default: "
-             f"{','.join(_demo.DEFAULT_OPTIMIZERS)}; known: {', '.join(_demo.OPTIMIZERS)})",
+        f"{','.join(_demo.DEFAULT_OPTIMIZERS)}; known: {', '.join(_demo.OPTIMIZERS)})",
     )
     demo.add_argument(
-        "--epochs", type=_positive_int, default=_demo.DEFAULT_EPOCHS, metavar="N",
+        "--epochs",
+        type=_positive_int,
+        default=_demo.DEFAULT_EPOCHS,
+        metavar="N",
         help="passes over the 1,347 training images per optimizer (default %(default)s; the lr "
-             "schedule spans them all, so fewer epochs still end at a low lr but reach a lower "
-             "accuracy)",
+        "schedule spans them all, so fewer epochs still end at a low lr but reach a lower "
+        "accuracy)",
     )
     demo.add_argument(
-        "--seed", type=_seed, default=_demo.DEFAULT_SEED, metavar="S",
+        "--seed",
+        type=_seed,
+        default=_demo.DEFAULT_SEED,
+        metavar="S",
         help="seed of the weight initialisation and the batch order (default %(default)s; the "
-             "train/test split is fixed)",
+        "train/test split is fixed)",
     )
     demo.add_argument(
-        "--out", default=_demo.DEFAULT_OUT, metavar="DIR",
+        "--out",
+        default=_demo.DEFAULT_OUT,
+        metavar="DIR",
         help="directory for loss_curves.png and results.json, created if missing, files "
-             "overwritten (default: ./%(default)s)",
+        "overwritten (default: ./%(default)s)",
     )
     demo.add_argument(
-        "--no-progress", action="store_true",
-        help="hide the progress bars (shown by default; always hidden when stderr is not a "
-             "terminal)",
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bars (shown by default; always hidden when stderr is not a terminal)",
     )
     demo.set_defaults(handler=_run_demo)
 
     # oar.bench's help texts state their own defaults: no ArgumentDefaultsHelpFormatter here.
     bench = sub.add_parser(
-        "bench", help=_BENCH_HELP, description=_bench_description(bench_module),
+        "bench",
+        help=_BENCH_HELP,
+        description=_bench_description(bench_module),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     if bench_module is not None:
         bench_module.add_arguments(bench)
     bench.set_defaults(handler=_run_bench, _bench_module=bench_module)
 
-    lr = sub.add_parser("lr", help="learning-rate schedules: oar lr plot", description=_LR_DESCRIPTION,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    lr = sub.add_parser(
+        "lr",
+        help="learning-rate schedules: oar lr plot",
+        description=_LR_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     lr_sub = lr.add_subparsers(dest="lr_command", metavar="{plot}", title="commands")
     lr_sub.required = True
     plot = lr_sub.add_parser(
-        "plot", help="draw a schedule to a PNG and print some of its values",
-        description=_LR_PLOT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "plot",
+        help="draw a schedule to a PNG and print some of its values",
+        description=_LR_PLOT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    plot.add_argument("expression", help="a scheduler call, e.g. \"CosineAnnealingDecay(0.1, T_max=100)\"")
-    plot.add_argument("--steps", type=_positive_int, default=300, metavar="N",
-                      help="epochs to draw: the value after construction, then N-1 steps (default %(default)s)")
-    plot.add_argument("--out", default="lr.png", metavar="FILE",
-                      help="the image to write, overwritten if present (default %(default)s)")
+    plot.add_argument("expression", help='a scheduler call, e.g. "CosineAnnealingDecay(0.1, T_max=100)"')
+    plot.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=300,
+        metavar="N",
+        help="epochs to draw: the value after construction, then N-1 steps (default %(default)s)",
+    )
+    plot.add_argument(
+        "--out",
+        default="lr.png",
+        metavar="FILE",
+        help="the image to write, overwritten if present (default %(default)s)",
+    )
     plot.set_defaults(handler=_run_lr_plot)
     return parser
 
@@ -227,7 +262,8 @@ def _optimizer_list(text: str) -> list[str]:
     unknown = [n for n in names if n not in _demo.OPTIMIZERS]
     if not names or unknown:
         raise argparse.ArgumentTypeError(
-            f"unknown optimizer {', '.join(unknown) or repr(text)}; known: {', '.join(_demo.OPTIMIZERS)} or all")
+            f"unknown optimizer {', '.join(unknown) or repr(text)}; known: {', '.join(_demo.OPTIMIZERS)} or all"
+        )
     return names
 
 
@@ -235,7 +271,10 @@ def _run_demo(args: argparse.Namespace) -> int:
     optimizers = args.optimizers
     try:
         _demo.run_demo(
-            optimizers, epochs=args.epochs, seed=args.seed, out=args.out,
+            optimizers,
+            epochs=args.epochs,
+            seed=args.seed,
+            out=args.out,
             progress=not args.no_progress,
         )
     except _demo.DemoDependencyError as exc:
@@ -257,8 +296,10 @@ def _run_lr_plot(args: argparse.Namespace) -> int:
     except (TypeError, ValueError, AssertionError, ZeroDivisionError) as exc:
         return _error(f"{args.expression!r}: {type(exc).__name__}: {exc}")
     first = scheduler.last_epoch
-    print(f"{type(scheduler).__name__}: {len(values)} epochs from {first}, "
-          f"lr min {min(values):.6g}, max {max(values):.6g}")
+    print(
+        f"{type(scheduler).__name__}: {len(values)} epochs from {first}, "
+        f"lr min {min(values):.6g}, max {max(values):.6g}"
+    )
     print(f"{'epoch':>8}  lr")
     for epoch, value in sample_rows(values, first):
         print(f"{epoch:>8}  {value:.10g}")
@@ -278,10 +319,14 @@ def _import_bench() -> tuple[types.ModuleType | None, str | None]:
         module = importlib.import_module("oar.bench")
     except ModuleNotFoundError as exc:
         if exc.name == "oar.bench":
-            return None, ("`oar bench` is not available in this installation: the module oar.bench "
-                          "is missing. Reinstall oar (pip install -e .) to get it.")
-        return None, (f"`oar bench` is not available: importing oar.bench failed because the "
-                      f"package {exc.name!r} is missing ({exc}).")
+            return None, (
+                "`oar bench` is not available in this installation: the module oar.bench "
+                "is missing. Reinstall oar (pip install -e .) to get it."
+            )
+        return None, (
+            f"`oar bench` is not available: importing oar.bench failed because the "
+            f"package {exc.name!r} is missing ({exc})."
+        )
     except ImportError as exc:
         return None, f"`oar bench` is not available: importing oar.bench failed: {exc}"
     missing = [name for name in ("add_arguments", "run") if not callable(getattr(module, name, None))]

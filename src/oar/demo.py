@@ -27,6 +27,7 @@ The heavy optional dependencies (scikit-learn, matplotlib, tqdm; ``pip install '
 are imported inside the functions that need them, so ``import oar`` and ``import oar.demo``
 stay light.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -48,10 +49,24 @@ import oar
 from oar.algorithms import algorithms, get
 
 __all__ = [
-    "OPTIMIZERS", "DEFAULT_EPOCHS", "DEFAULT_SEED", "DEFAULT_OUT", "BATCH_SIZE", "CONFIGS",
-    "DemoDependencyError", "check_dependencies", "load_data", "build_model", "make_optimizer",
+    "BATCH_SIZE",
+    "CONFIGS",
+    "DEFAULT_EPOCHS",
+    "DEFAULT_OUT",
+    "DEFAULT_SEED",
+    "OPTIMIZERS",
+    "DemoDependencyError",
+    "build_model",
+    "check_dependencies",
+    "evaluate",
+    "format_table",
+    "load_data",
+    "make_optimizer",
+    "plot_losses",
+    "run_demo",
     "steps_per_epoch",
-    "evaluate", "train", "run_demo", "format_table", "plot_losses", "write_results",
+    "train",
+    "write_results",
 ]
 
 OPTIMIZERS = tuple(a.key for a in algorithms())
@@ -73,8 +88,18 @@ CONFIGS: dict[str, dict[str, Any]] = {a.key: {"display": a.name, **a.demo} for a
 #: The demo's own keys in ``Algorithm.demo`` (not constructor keywords).
 _DEMO_KEYS = ("peak_lr", "steps_per_epoch")
 # Plot colours, in table order (matplotlib's tab10).
-_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
-           "tab:gray", "tab:olive", "tab:cyan")
+_COLORS = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:red",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:gray",
+    "tab:olive",
+    "tab:cyan",
+)
 
 _DEPENDENCIES = (("sklearn", "scikit-learn"), ("matplotlib", "matplotlib"), ("tqdm", "tqdm"))
 
@@ -104,8 +129,7 @@ def _import(module: str, dist: str) -> types.ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise DemoDependencyError(
-            f"the oar demo needs {dist}, which is not installed. "
-            "Install the demo extras with:  pip install 'oar[demo]'"
+            f"the oar demo needs {dist}, which is not installed. Install the demo extras with:  pip install 'oar[demo]'"
         ) from exc
 
 
@@ -191,12 +215,15 @@ def make_optimizer(
     algorithm = get(name)
     settings = {k: v for k, v in algorithm.demo.items() if k not in _DEMO_KEYS}
     if algorithm.full_batch:
-        opt = algorithm.cls(learning_rate=float(algorithm.demo["peak_lr"]), parameters=model.parameters(),
-                            **settings)
+        opt = algorithm.cls(learning_rate=float(algorithm.demo["peak_lr"]), parameters=model.parameters(), **settings)
         return opt, None
     sched = make_schedule(algorithm.demo["peak_lr"], steps_per_epoch, epochs)
-    opt = algorithm.cls(learning_rate=sched, parameters=model.parameters(),
-                        grad_clip=oar.ClipGradByGlobalNorm(clip_norm=CLIP_NORM), **settings)
+    opt = algorithm.cls(
+        learning_rate=sched,
+        parameters=model.parameters(),
+        grad_clip=oar.ClipGradByGlobalNorm(clip_norm=CLIP_NORM),
+        **settings,
+    )
     return opt, sched
 
 
@@ -211,7 +238,7 @@ def _deterministic(threads: int = 1) -> Iterator[None]:
     previous_threads = torch.get_num_threads()
     try:
         torch.use_deterministic_algorithms(True)
-    except Exception:  # pragma: no cover - very old or unusual builds
+    except Exception:  # noqa: BLE001, S110  # pragma: no cover - very old or unusual builds: not deterministic
         pass
     torch.set_num_threads(threads)
     try:
@@ -228,8 +255,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     model.eval()
     total_loss, correct = 0.0, 0
     for start in range(0, len(x), batch_size):
-        logits = model(x[start:start + batch_size])
-        target = y[start:start + batch_size]
+        logits = model(x[start : start + batch_size])
+        target = y[start : start + batch_size]
         total_loss += nn.functional.cross_entropy(logits, target, reduction="sum").item()
         correct += int((logits.argmax(dim=1) == target).sum())
     model.train(was_training)
@@ -296,7 +323,7 @@ def train(
                     order = torch.randperm(n, generator=shuffle)
                     running = 0.0
                     for first in range(0, n, BATCH_SIZE):
-                        idx = order[first:first + BATCH_SIZE]
+                        idx = order[first : first + BATCH_SIZE]
                         loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
                         loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
                         opt.step()
@@ -339,10 +366,12 @@ class _Progress(Protocol):
     def update(self, n: int = 1) -> object: ...
 
 
-def _full_batch_epoch(model: nn.Module, opt: oar.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                      steps: int, bar: _Progress) -> list[float]:
+def _full_batch_epoch(
+    model: nn.Module, opt: oar.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int, bar: _Progress
+) -> list[float]:
     """``steps`` calls of ``opt.step(closure)``, the closure evaluating the whole training set;
     returns each step's loss (the closure's first value in that step)."""
+
     def closure() -> torch.Tensor:
         opt.clear_grad()
         loss = nn.functional.cross_entropy(model(x), y)
@@ -368,7 +397,7 @@ def format_table(results: Sequence[Mapping[str, Any]]) -> str:
 
     def line(cells: Sequence[str]) -> str:
         first = cells[0].ljust(widths[0])
-        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=False)]
         return "  ".join([first, *rest])
 
     rule = "  ".join("-" * w for w in widths)
@@ -410,15 +439,22 @@ def plot_losses(results: Sequence[Mapping[str, Any]], path: str | os.PathLike[st
         ax.plot(x_steps, smooth, color=color, alpha=0.35, linewidth=1.0)
         epochs = list(range(1, r["epochs"] + 1))
         ax.plot(
-            epochs, r["epoch_train_losses"], color=color, marker="o", markersize=4, linewidth=2,
+            epochs,
+            r["epoch_train_losses"],
+            color=color,
+            marker="o",
+            markersize=4,
+            linewidth=2,
             label=f"{r['display_name']} (test acc {r['test_accuracy']:.1f}%)",
         )
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss (cross-entropy, log scale)")
-    ax.set_title("oar optimizers on sklearn digits (8x8): training loss\n"
-                 f"faint: moving average of {SMOOTHING} batches; markers: mean over each epoch",
-                 fontsize=11)
+    ax.set_title(
+        "oar optimizers on sklearn digits (8x8): training loss\n"
+        f"faint: moving average of {SMOOTHING} batches; markers: mean over each epoch",
+        fontsize=11,
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -427,12 +463,17 @@ def plot_losses(results: Sequence[Mapping[str, Any]], path: str | os.PathLike[st
     return path
 
 
-def write_results(results: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
-                  config: Mapping[str, Any]) -> Path:
+def write_results(
+    results: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], config: Mapping[str, Any]
+) -> Path:
     """Write ``{"config": ..., "results": [...]}`` as JSON at ``path``."""
     path = Path(path)
-    payload = {"oar_version": oar.__version__, "torch_version": torch.__version__,
-               "config": config, "results": list(results)}
+    payload = {
+        "oar_version": oar.__version__,
+        "torch_version": torch.__version__,
+        "config": config,
+        "results": list(results),
+    }
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return path
 
@@ -465,15 +506,21 @@ def run_demo(
     print(
         f"oar demo: CNN on sklearn digits ({len(data['x_train'])} train / {len(data['x_test'])} test "
         f"images, 8x8), {epochs} epoch{'s' if epochs != 1 else ''}, batch {BATCH_SIZE}, seed {seed}",
-        file=stream, flush=True,
+        file=stream,
+        flush=True,
     )
     results = [train(name, epochs=epochs, seed=seed, progress=progress, data=data) for name in optimizers]
     print(file=stream)
     print(format_table(results), file=stream)
     png = plot_losses(results, out / "loss_curves.png")
     config = {
-        "optimizers": optimizers, "epochs": epochs, "seed": seed, "batch_size": BATCH_SIZE,
-        "clip_norm": CLIP_NORM, "warmup_epochs": WARMUP_EPOCHS, "eta_min_fraction": ETA_MIN_FRACTION,
+        "optimizers": optimizers,
+        "epochs": epochs,
+        "seed": seed,
+        "batch_size": BATCH_SIZE,
+        "clip_norm": CLIP_NORM,
+        "warmup_epochs": WARMUP_EPOCHS,
+        "eta_min_fraction": ETA_MIN_FRACTION,
         "optimizer_settings": {name: CONFIGS[name] for name in optimizers},
         "dataset": "sklearn.datasets.load_digits, stratified 75/25 split, random_state=0",
     }

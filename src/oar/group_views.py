@@ -24,6 +24,7 @@ As in Paddle, the beta-pow accumulators multiply the beta of each step (``B1 = �
 a schedule of ``beta1`` the bias correction is Paddle's, not torch's ``1 - β1**t`` with the
 current ``β1``; the moments are torch's.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -31,7 +32,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["VIEWS", "add_defaults", "take_explicit", "sync"]
+__all__ = ["VIEWS", "add_defaults", "sync", "take_explicit"]
 
 #: torch's key -> the Paddle keys it mirrors, in order.
 VIEWS: dict[str, tuple[str, ...]] = {"betas": ("beta1", "beta2")}
@@ -76,8 +77,7 @@ def _checked(where: str, view: str, keys: tuple[str, ...], value: Any, validate:
             optimizer's own check, whose type it keeps: TypeError for a non-number).
     """
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != len(keys):
-        raise ValueError(f"{where}[{view!r}] must be a tuple of {len(keys)} values ({', '.join(keys)}), "
-                         f"got {value!r}")
+        raise ValueError(f"{where}[{view!r}] must be a tuple of {len(keys)} values ({', '.join(keys)}), got {value!r}")
     try:
         validate(dict(zip(keys, value, strict=True)))
     except (TypeError, ValueError) as exc:
@@ -98,8 +98,9 @@ def take_explicit(group: dict[str, Any], defaults: dict[str, Any], validate: Val
         value = _checked("param group", view, keys, group[view], validate)
         given = {k: group[k] for k in keys if k in group}
         if given and not _same(tuple(given.values()), tuple(value[keys.index(k)] for k in given)):
-            raise ValueError(f"param group gives {view}={group[view]!r} and {given!r}, which disagree: "
-                             f"give one of them")
+            raise ValueError(
+                f"param group gives {view}={group[view]!r} and {given!r}, which disagree: give one of them"
+            )
         group.update(zip(keys, value, strict=True))
         group[view] = value
 

@@ -6,6 +6,7 @@ Optimization", Algorithm 3.5) with ``paddle.optimizer.LBFGS``'s semantics
 Paddle's LBFGS is a port of ``torch.optim.LBFGS``; oar runs Paddle's iteration loop and reuses
 torch's line search (``torch.optim.lbfgs._strong_wolfe``, the code Paddle ported) and torch's
 flat-gradient helpers."""
+
 from __future__ import annotations
 
 import copy
@@ -28,8 +29,19 @@ from .validate import RuntimeTypeError, RuntimeValueError, check_lr, count, numb
 
 __all__ = ["LBFGS"]
 
-_STATE_KEYS = ("func_evals", "n_iter", "d", "alpha", "old_yk", "old_sk", "ro", "H_diag",
-               "prev_flat_grad", "prev_loss", "al")
+_STATE_KEYS = (
+    "func_evals",
+    "n_iter",
+    "d",
+    "alpha",
+    "old_yk",
+    "old_sk",
+    "ro",
+    "H_diag",
+    "prev_flat_grad",
+    "prev_loss",
+    "al",
+)
 
 
 class _LaterGradsNonfinite(Exception):
@@ -133,8 +145,10 @@ class LBFGS(Optimizer):
         if line_search_fn is not None and line_search_fn != "strong_wolfe":
             # Paddle's RuntimeError (at its first step), also a TypeError/ValueError
             error = RuntimeValueError if isinstance(line_search_fn, str) else RuntimeTypeError
-            raise error(f"only 'strong_wolfe' is supported (line_search_fn='strong_wolfe' or None), got "
-                        f"line_search_fn={show(line_search_fn)}")
+            raise error(
+                f"only 'strong_wolfe' is supported (line_search_fn='strong_wolfe' or None), got "
+                f"line_search_fn={show(line_search_fn)}"
+            )
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.max_eval = max_eval
@@ -144,8 +158,9 @@ class LBFGS(Optimizer):
         self.line_search_fn = line_search_fn
         self._warned: set[str] = set()
         super().__init__(1.0, parameters, weight_decay, grad_clip, name, options={})
-        ignored = [key for key, value in (("weight_decay", weight_decay), ("grad_clip", grad_clip))
-                   if value is not None]
+        ignored = [
+            key for key, value in (("weight_decay", weight_decay), ("grad_clip", grad_clip)) if value is not None
+        ]
         if ignored:
             self._warn_ignored(" and ".join(ignored))
         self._params: list[torch.Tensor] = self.param_groups[-1]["params"]
@@ -187,8 +202,9 @@ class LBFGS(Optimizer):
         """torch's: copy ``params_data`` into ``_params``."""
         _torch_set_param(self, params_data)
 
-    def _directional_evaluate(self, closure: Callable[[], Any], x: list[torch.Tensor], t: Any,
-                              d: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def _directional_evaluate(
+        self, closure: Callable[[], Any], x: list[torch.Tensor], t: Any, d: torch.Tensor
+    ) -> tuple[float, torch.Tensor]:
         """torch's: the loss and flat grad at ``x + t d`` (through this class's ``_add_grad``,
         ``_gather_flat_grad`` and ``_set_param``), the params restored to ``x`` after."""
         return _torch_directional_evaluate(self, closure, x, t, d)
@@ -201,7 +217,7 @@ class LBFGS(Optimizer):
         for p in self._params:
             x = real_view(p)
             numel = x.numel()
-            x.add_(update[offset:offset + numel].view_as(x) * step_size)
+            x.add_(update[offset : offset + numel].view_as(x) * step_size)
             offset += numel
 
     @torch.no_grad()
@@ -238,8 +254,9 @@ class LBFGS(Optimizer):
             return
         index = len(self.param_groups) - 1
         pairs = [(p, real_view(p.grad)) for p in self._params if p.grad is not None]
-        prepared = _step_check.Prepared(index, self.param_groups[index], pairs, [real_view(p) for p, _ in pairs],
-                                        [], [], None)
+        prepared = _step_check.Prepared(
+            index, self.param_groups[index], pairs, [real_view(p) for p, _ in pairs], [], [], None
+        )
         if pairs and _step_check.guard_nonfinite(self, [prepared], stacklevel=5):
             raise _LaterGradsNonfinite
 
@@ -325,7 +342,8 @@ class LBFGS(Optimizer):
                 # Paddle's search gets its default budget of 25 evaluations (torch passes
                 # max_ls=max_eval - current_evals)
                 loss, flat_grad, alpha, ls_func_evals = _torch_strong_wolfe(
-                    obj_func, x_init, alpha, d, loss, flat_grad, gtd)
+                    obj_func, x_init, alpha, d, loss, flat_grad, gtd
+                )
                 self._add_grad(alpha, d)
                 opt_cond: bool | torch.Tensor = flat_grad.abs().max() <= tolerance_grad
             else:
@@ -341,24 +359,41 @@ class LBFGS(Optimizer):
             current_evals += ls_func_evals
             state["func_evals"] += ls_func_evals
 
-            if (opt_cond or (d * alpha).abs().max() <= tolerance_change
-                    or abs(loss - prev_loss) < tolerance_change or current_evals >= max_eval
-                    or n_iter == max_iter):
+            if (
+                opt_cond
+                or (d * alpha).abs().max() <= tolerance_change
+                or abs(loss - prev_loss) < tolerance_change
+                or current_evals >= max_eval
+                or n_iter == max_iter
+            ):
                 break
 
-        state.update(d=d, alpha=alpha, old_yk=old_yk, old_sk=old_sk, ro=ro, H_diag=H_diag,
-                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        state.update(
+            d=d,
+            alpha=alpha,
+            old_yk=old_yk,
+            old_sk=old_sk,
+            ro=ro,
+            H_diag=H_diag,
+            prev_flat_grad=prev_flat_grad,
+            prev_loss=prev_loss,
+        )
 
-    def minimize(self, loss: Any, startup_program: Any = None, parameters: Iterable[torch.Tensor | str] | None = None,
-                 no_grad_set: Iterable[torch.Tensor | str] | None = None) -> NoReturn:
+    def minimize(
+        self,
+        loss: Any,
+        startup_program: Any = None,
+        parameters: Iterable[torch.Tensor | str] | None = None,
+        no_grad_set: Iterable[torch.Tensor | str] | None = None,
+    ) -> NoReturn:
         """Not supported (as Paddle): use ``step(closure)``.
 
         Raises:
             NotImplementedError: always.
         """
         raise NotImplementedError(
-            "LBFGS optimizer does not use this way to minimize loss. Please refer 'Examples' of "
-            "LBFGS() for usage.")
+            "LBFGS optimizer does not use this way to minimize loss. Please refer 'Examples' of LBFGS() for usage."
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Paddle's layout: ``{'state': {'func_evals': ..., 'n_iter': ..., 'd': ..., ...}}`` (the
@@ -408,8 +443,9 @@ def _by_name(state: Any) -> dict[str, Any]:
 _torch_gather_flat_grad: Callable[[Any], torch.Tensor] = _torch_lbfgs.LBFGS._gather_flat_grad
 _torch_clone_param: Callable[[Any], list[torch.Tensor]] = _torch_lbfgs.LBFGS._clone_param
 _torch_set_param: Callable[[Any, list[torch.Tensor]], None] = _torch_lbfgs.LBFGS._set_param
-_torch_directional_evaluate: Callable[[Any, Callable[[], Any], list[torch.Tensor], Any, torch.Tensor],
-                                      tuple[float, torch.Tensor]] = _torch_lbfgs.LBFGS._directional_evaluate
+_torch_directional_evaluate: Callable[
+    [Any, Callable[[], Any], list[torch.Tensor], Any, torch.Tensor], tuple[float, torch.Tensor]
+] = _torch_lbfgs.LBFGS._directional_evaluate
 #: ``(obj_func, x, t, d, f, g, gtd) -> (f, g, t, evaluations)``
 _torch_strong_wolfe: Callable[..., tuple[float, torch.Tensor, Any, int]] = _torch_lbfgs._strong_wolfe
 
@@ -420,13 +456,21 @@ def _as_float(loss: Any) -> float:
     return float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
 
 
-
-register(Algorithm(
-    name="LBFGS", cls=LBFGS, rule=None,
-    traffic=Traffic(2, 1, 1, 0, "LBFGS: not one pass per step (history of 2*history_size vectors)"),
-    multi_precision=False,
-    demo={"peak_lr": 1.0, "steps_per_epoch": 1, "max_iter": 5, "history_size": 10,
-          "line_search_fn": "strong_wolfe"},
-    full_batch=True,
-    follows_lr=False,  # Paddle's LBFGS reads its learning_rate attribute, not set_lr's or a scheduler's
-))
+register(
+    Algorithm(
+        name="LBFGS",
+        cls=LBFGS,
+        rule=None,
+        traffic=Traffic(2, 1, 1, 0, "LBFGS: not one pass per step (history of 2*history_size vectors)"),
+        multi_precision=False,
+        demo={
+            "peak_lr": 1.0,
+            "steps_per_epoch": 1,
+            "max_iter": 5,
+            "history_size": 10,
+            "line_search_fn": "strong_wolfe",
+        },
+        full_batch=True,
+        follows_lr=False,  # Paddle's LBFGS reads its learning_rate attribute, not set_lr's or a scheduler's
+    )
+)

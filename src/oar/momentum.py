@@ -1,6 +1,7 @@
 """SGD with (Nesterov) momentum (Polyak, 1964; Sutskever et al., 2013, "On the importance of
 initialization and momentum in deep learning") with ``paddle.optimizer.Momentum``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Momentum_en.html)."""
+
 from __future__ import annotations
 
 import warnings
@@ -24,8 +25,17 @@ __all__ = ["Momentum", "momentum_update"]
 _MULTI_TENSOR_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
-def momentum_update(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: Any, momentum: Any,
-                    use_nesterov: bool = False, rescale_grad: Any = None, l2_coeff: Any = None) -> None:
+def momentum_update(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: State,
+    *,
+    lr: Any,
+    momentum: Any,
+    use_nesterov: bool = False,
+    rescale_grad: Any = None,
+    l2_coeff: Any = None,
+) -> None:
     """One Momentum step of ``param`` in place (Paddle's rule, its GPU kernel's form)::
 
         g' = g rescale_grad + c p          (rescale_grad None: 1; l2_coeff None: no c p term)
@@ -128,7 +138,11 @@ class Momentum(Optimizer):
         self._use_multi_tensor = use_multi_tensor
         self._warned_rescale = self._constructed = False
         super().__init__(
-            learning_rate, parameters, weight_decay, grad_clip, name,
+            learning_rate,
+            parameters,
+            weight_decay,
+            grad_clip,
+            name,
             options={"momentum": momentum, "use_nesterov": use_nesterov, "rescale_grad": rescale_grad},
             multi_precision=multi_precision,
         )
@@ -161,8 +175,10 @@ class Momentum(Optimizer):
                 warnings.warn(
                     f"Momentum: rescale_grad={group['rescale_grad']!r} multiplies the gradient as "
                     "Paddle's GPU kernel does; Paddle's CPU kernel ignores rescale_grad for dense "
-                    "gradients, so these results differ from Paddle on CPU", UserWarning,
-                    stacklevel=stacklevel)
+                    "gradients, so these results differ from Paddle on CPU",
+                    UserWarning,
+                    stacklevel=stacklevel,
+                )
                 return
 
     def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> State:
@@ -170,12 +186,14 @@ class Momentum(Optimizer):
 
     def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer: object) -> None:
         if self._use_multi_tensor and (param.dtype not in _MULTI_TENSOR_DTYPES or grad.is_sparse):
-            raise ValueError("Now multi_tensor_momentum only support fp32, fp16 or bf16 parameters "
-                             "and grad is DENSE_TENSOR.")
+            raise ValueError(
+                "Now multi_tensor_momentum only support fp32, fp16 or bf16 parameters and grad is DENSE_TENSOR."
+            )
 
     # ------------------------------------------------------------ the fused L2 decay
-    def _decays(self, param: torch.Tensor, group: Mapping[str, Any],
-                list_mode: bool) -> tuple[WeightDecayRegularizer | None, float | None]:
+    def _decays(
+        self, param: torch.Tensor, group: Mapping[str, Any], list_mode: bool
+    ) -> tuple[WeightDecayRegularizer | None, float | None]:
         """``(generic regularizer, fused L2 coefficient)`` of ``param`` in ``group`` (either
         None), as Paddle's Momentum splits them."""
         if list_mode:
@@ -193,8 +211,9 @@ class Momentum(Optimizer):
             decay = None if isinstance(base, L2Decay) else base
         return decay, fused
 
-    def _regularizer_for(self, param: torch.Tensor, group: Mapping[str, Any],
-                         list_mode: bool) -> WeightDecayRegularizer | None:
+    def _regularizer_for(
+        self, param: torch.Tensor, group: Mapping[str, Any], list_mode: bool
+    ) -> WeightDecayRegularizer | None:
         """The generic regularization (a fused L2 decay is skipped here)."""
         return self._decays(param, group, list_mode)[0]
 
@@ -217,8 +236,14 @@ class Momentum(Optimizer):
 
 def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...]:
     rescale, coeff = hyper["rescale_grad"], hyper["l2_coeff"]
-    return (hyper["lr"], hyper["momentum"], 1.0 if rescale is None else rescale,
-            0.0 if coeff is None else coeff, float(hyper["use_nesterov"]), float(coeff is not None))
+    return (
+        hyper["lr"],
+        hyper["momentum"],
+        1.0 if rescale is None else rescale,
+        0.0 if coeff is None else coeff,
+        float(hyper["use_nesterov"]),
+        float(coeff is not None),
+    )
 
 
 _fused.register(momentum_update, _fused.Kernel("momentum.c", ("velocity",), (), _fused_hypers))
@@ -227,19 +252,25 @@ _fused.register(momentum_update, _fused.Kernel("momentum.c", ("velocity",), (), 
 def _torch_momentum(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(
-        f"torch.SGD(momentum=0.9, {label})", "torch",
-        lambda params, lr, o: torch.optim.SGD(params, lr=lr, momentum=0.9, dampening=0,
-                                              nesterov=o["use_nesterov"], **flags),
+        f"torch.SGD(momentum=0.9, {label})",
+        "torch",
+        lambda params, lr, o: torch.optim.SGD(
+            params, lr=lr, momentum=0.9, dampening=0, nesterov=o["use_nesterov"], **flags
+        ),
         note="dampening 0, nesterov as --momentum-use-nesterov",
     )
 
 
-register(Algorithm(
-    name="Momentum", cls=Momentum, rule=momentum_update,
-    traffic=Traffic(1, 1, 1, 2, "Momentum: reads p,g,v; writes p,v (3P+2S)"),
-    multi_precision=True,
-    demo={"peak_lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4},
-    bench={"momentum": 0.9},
-    bench_options={"use_nesterov": False},
-    peers=(_torch_momentum(foreach=False), _torch_momentum(foreach=True), _torch_momentum(fused=True)),
-))
+register(
+    Algorithm(
+        name="Momentum",
+        cls=Momentum,
+        rule=momentum_update,
+        traffic=Traffic(1, 1, 1, 2, "Momentum: reads p,g,v; writes p,v (3P+2S)"),
+        multi_precision=True,
+        demo={"peak_lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4},
+        bench={"momentum": 0.9},
+        bench_options={"use_nesterov": False},
+        peers=(_torch_momentum(foreach=False), _torch_momentum(foreach=True), _torch_momentum(fused=True)),
+    )
+)

@@ -1,6 +1,7 @@
 """NAdam (Dozat, 2016, "Incorporating Nesterov Momentum into Adam", ICLR workshop; the momentum
 schedule of torch.optim.NAdam) with ``paddle.optimizer.NAdam``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/NAdam_en.html)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,8 +21,17 @@ from .validate import number
 __all__ = ["NAdam", "nadam_update"]
 
 
-def nadam_update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], *,
-                 lr: Any, beta1: Any, beta2: Any, epsilon: Any, momentum_decay: Any) -> None:
+def nadam_update(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict[str, torch.Tensor],
+    *,
+    lr: Any,
+    beta1: Any,
+    beta2: Any,
+    epsilon: Any,
+    momentum_decay: Any,
+) -> None:
     """One NAdam step of ``param`` in place (Paddle's kernel, op by op; ψ = momentum_decay)::
 
         D = 0.96 D ;  B2 = β2 B2                          (updated first: D = 0.96^t, B2 = β2^t)
@@ -105,9 +115,15 @@ class PowsAdam(Optimizer):
     _options: ClassVar[tuple[str, ...]] = ()
     _torch_kwarg_hints: ClassVar[dict[str, str]] = TORCH_HINTS
 
-    def _start(self, learning_rate: float | LRScheduler, options: dict[str, Any], parameters: Params | None,
-               weight_decay: float | WeightDecayRegularizer | None, grad_clip: ClipGradBase | None,
-               name: str | None) -> None:
+    def _start(
+        self,
+        learning_rate: float | LRScheduler,
+        options: dict[str, Any],
+        parameters: Params | None,
+        weight_decay: float | WeightDecayRegularizer | None,
+        grad_clip: ClipGradBase | None,
+        name: str | None,
+    ) -> None:
         check_learning_rate(learning_rate)
         self._validate_group(options)  # before the base class's checks, as Paddle orders them
         Optimizer.__init__(self, learning_rate, parameters, weight_decay, grad_clip, name, options=options)
@@ -128,16 +144,20 @@ class PowsAdam(Optimizer):
     def fused_kernel(cls, source: str) -> _fused.Kernel:
         """The fused form of the rule: ``source`` takes the moments, the pows and (lr, *options)."""
         options = cls._options
-        return _fused.Kernel(source, ("moment1", "moment2"), cls._pows,
-                             lambda hyper: (hyper["lr"], *(hyper[key] for key in options)))
+        return _fused.Kernel(
+            source, ("moment1", "moment2"), cls._pows, lambda hyper: (hyper["lr"], *(hyper[key] for key in options))
+        )
 
 
 def torch_peer(name: str, **flags: Any) -> Peer:
     """``torch.optim.<name>`` with ``flags`` (and the bench's lr), as a bench peer."""
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
-    return Peer(f"torch.{name}({label})", "torch",
-                lambda params, lr, _: getattr(torch.optim, name)(params, lr=lr, **flags),
-                note=f"torch has no fused {name}")
+    return Peer(
+        f"torch.{name}({label})",
+        "torch",
+        lambda params, lr, _: getattr(torch.optim, name)(params, lr=lr, **flags),
+        note=f"torch has no fused {name}",
+    )
 
 
 class NAdam(PowsAdam):
@@ -214,19 +234,28 @@ class NAdam(PowsAdam):
         grad_clip: ClipGradBase | None = None,
         name: str | None = None,
     ) -> None:
-        self._start(learning_rate, {"beta1": beta1, "beta2": beta2, "epsilon": epsilon,
-                                    "momentum_decay": momentum_decay},
-                    parameters, weight_decay, grad_clip, name)
+        self._start(
+            learning_rate,
+            {"beta1": beta1, "beta2": beta2, "epsilon": epsilon, "momentum_decay": momentum_decay},
+            parameters,
+            weight_decay,
+            grad_clip,
+            name,
+        )
 
     _rule = staticmethod(nadam_update)
 
 
 _fused.register(nadam_update, NAdam.fused_kernel("nadam.c"))
 
-register(Algorithm(
-    name="NAdam", cls=NAdam, rule=nadam_update,
-    traffic=Traffic(1, 1, 1, 4, "NAdam: reads p,g,m,v; writes p,m,v (3P+4S; the pows are [1])"),
-    multi_precision=False,
-    demo={"peak_lr": 5e-3, "weight_decay": 1e-4},
-    peers=(torch_peer("NAdam", foreach=False), torch_peer("NAdam", foreach=True)),
-))
+register(
+    Algorithm(
+        name="NAdam",
+        cls=NAdam,
+        rule=nadam_update,
+        traffic=Traffic(1, 1, 1, 4, "NAdam: reads p,g,m,v; writes p,m,v (3P+4S; the pows are [1])"),
+        multi_precision=False,
+        demo={"peak_lr": 5e-3, "weight_decay": 1e-4},
+        peers=(torch_peer("NAdam", foreach=False), torch_peer("NAdam", foreach=True)),
+    )
+)

@@ -14,6 +14,7 @@ so torch LR schedulers, ``GradScaler`` and loggers work; and ``param_groups[i]['
 ``beta1``/``beta2`` both ways (:mod:`oar.group_views`), so torch's momentum-cycling schedulers
 work; everything else uses Paddle's names.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -49,13 +50,20 @@ _Pairs = Sequence[tuple[torch.Tensor, torch.Tensor]]
 #: are rebuilt when missing and hold weak references or ids of the original's params
 #: (:mod:`oar.step_check`'s ``_state_specs`` and ``_verified_states``: a weak reference cannot be
 #: pickled).
-_TRANSIENT = frozenset({
-    "step", "_opt_called",
-    "_optimizer_step_pre_hooks", "_optimizer_step_post_hooks",
-    "_optimizer_state_dict_pre_hooks", "_optimizer_state_dict_post_hooks",
-    "_optimizer_load_state_dict_pre_hooks", "_optimizer_load_state_dict_post_hooks",
-    "_state_specs", "_verified_states",
-})
+_TRANSIENT = frozenset(
+    {
+        "step",
+        "_opt_called",
+        "_optimizer_step_pre_hooks",
+        "_optimizer_step_post_hooks",
+        "_optimizer_state_dict_pre_hooks",
+        "_optimizer_state_dict_post_hooks",
+        "_optimizer_load_state_dict_pre_hooks",
+        "_optimizer_load_state_dict_post_hooks",
+        "_state_specs",
+        "_verified_states",
+    }
+)
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -118,8 +126,9 @@ class Optimizer(torch.optim.Optimizer):
     _float32_hypers: ClassVar[frozenset[str]] = frozenset()
 
     # ``*args, **hyper``: a rule's own keyword-only signature overrides it (``oar.engine.rule.Rule``)
-    def _rule(self, param: torch.Tensor, grad: torch.Tensor, state: State, *args: Any,
-              **hyper: Any) -> None:  # pragma: no cover - abstract
+    def _rule(
+        self, param: torch.Tensor, grad: torch.Tensor, state: State, *args: Any, **hyper: Any
+    ) -> None:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} defines no update rule")
 
     def _accumulators(self, target: torch.Tensor, group: Mapping[str, Any]) -> State:
@@ -139,8 +148,7 @@ class Optimizer(torch.optim.Optimizer):
     def _validate_group(self, group: Mapping[str, Any]) -> None:
         """Subclasses validate their per-group options here (raise on bad values)."""
 
-    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor,
-                    regularizer: WeightDecayRegularizer | None) -> None:
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer: WeightDecayRegularizer | None) -> None:
         """Subclasses reject unsupported gradients here (e.g. sparse)."""
         if grad.is_sparse:
             raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
@@ -165,9 +173,7 @@ class Optimizer(torch.optim.Optimizer):
         multi_precision: bool = False,
     ) -> None:
         if not isinstance(learning_rate, (float, LRScheduler)) or isinstance(learning_rate, bool):
-            raise TypeError(
-                f"learning rate should be float or LRScheduler, got {type(learning_rate)} here"
-            )
+            raise TypeError(f"learning rate should be float or LRScheduler, got {type(learning_rate)} here")
         if isinstance(learning_rate, float):
             check_lr("learning_rate", learning_rate)
         weight_decay = as_regularizer(weight_decay)  # a number: L2Decay (finite, >= 0)
@@ -274,9 +280,7 @@ class Optimizer(torch.optim.Optimizer):
                 would make every param NaN).
         """
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(
-                f"The type of 'value' in optimizer.set_lr must be float, but received {type(value)}."
-            )
+            raise TypeError(f"The type of 'value' in optimizer.set_lr must be float, but received {type(value)}.")
         if isinstance(self._learning_rate, LRScheduler):
             raise RuntimeError(
                 "optimizer's learning rate can't be LRScheduler when invoke this API, "
@@ -342,8 +346,9 @@ class Optimizer(torch.optim.Optimizer):
         return torch.full((1,), value, dtype=state_dtype(target), device=target.device)
 
     # ------------------------------------------------------------------ the step
-    def _regularizer_for(self, param: torch.Tensor, group: Mapping[str, Any],
-                         list_mode: bool) -> WeightDecayRegularizer | None:
+    def _regularizer_for(
+        self, param: torch.Tensor, group: Mapping[str, Any], list_mode: bool
+    ) -> WeightDecayRegularizer | None:
         """Paddle's precedence: in list mode a param's own regularizer, else the group's
         ``weight_decay``; a group's ``None`` means the optimizer's ``weight_decay`` (Paddle writes
         the group's value into ``param.regularizer``, and a None there falls back to the
@@ -373,8 +378,9 @@ class Optimizer(torch.optim.Optimizer):
                 hyper[name] = round_to(value, dtype)
         return hyper
 
-    def _collect(self, group: dict[str, Any],
-                 only: set[torch.Tensor] | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _collect(
+        self, group: dict[str, Any], only: set[torch.Tensor] | None = None
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         return [
             (p, p.grad)
             for p in group["params"]
@@ -407,7 +413,7 @@ class Optimizer(torch.optim.Optimizer):
             try:
                 self._check_grad(x, g, reg)
                 param_key = self._hyper_key(group, p)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - re-raised, the param named
                 raise _step_check.named(exc, _step_check.param_label(self, index, group, p)) from None
             dtype = state_dtype(x)  # the master weight's (float32) for a low-precision param
             multiplier = lr_multiplier(p) if list_mode else 1.0
@@ -490,10 +496,13 @@ class Optimizer(torch.optim.Optimizer):
         return loss
 
     @torch.no_grad()
-    def minimize(self, loss: torch.Tensor, startup_program: object = None,
-                 parameters: Iterable[torch.Tensor | str] | None = None,
-                 no_grad_set: Iterable[torch.Tensor | str] | None = None,
-                 ) -> tuple[list[Any], list[tuple[torch.Tensor, torch.Tensor]]]:
+    def minimize(
+        self,
+        loss: torch.Tensor,
+        startup_program: object = None,
+        parameters: Iterable[torch.Tensor | str] | None = None,
+        no_grad_set: Iterable[torch.Tensor | str] | None = None,
+    ) -> tuple[list[Any], list[tuple[torch.Tensor, torch.Tensor]]]:
         """Update with the existing grads (Paddle dygraph ``minimize``: it does not run backward;
         call ``loss.backward()`` first, and it does not clear grads).
 

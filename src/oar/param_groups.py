@@ -10,6 +10,7 @@ builds the two groups once, for both API styles::
     opt = oar.AdamW(groups, lr=1e-3)                          # torch's style
     opt = oar.Lamb(parameters=oar.param_groups_weight_decay(model, 0.01, key="lamb_weight_decay"))
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -22,9 +23,13 @@ from .validate import show
 __all__ = ["param_groups_weight_decay"]
 
 
-def param_groups_weight_decay(model: torch.nn.Module, weight_decay: float = 1e-5,
-                              no_weight_decay_list: Iterable[str] = (), *,
-                              key: str = "weight_decay") -> list[dict[str, Any]]:
+def param_groups_weight_decay(
+    model: torch.nn.Module,
+    weight_decay: float = 1e-5,
+    no_weight_decay_list: Iterable[str] = (),
+    *,
+    key: str = "weight_decay",
+) -> list[dict[str, Any]]:
     """Two param groups over ``model``'s trainable params, timm's rule: a param is *not* decayed
     when it has at most one dimension (biases, the scales and shifts of BatchNorm, LayerNorm,
     GroupNorm, RMSNorm...), its name ends in ``'.bias'``, or its name is in

@@ -8,6 +8,7 @@ torch-style group dicts and reads the ParamAttr-like attributes oar keeps on ten
 * ``param.regularizer``: an ``L1Decay``/``L2Decay`` taking precedence over the optimizer's weight_decay,
 * ``param.need_clip``: False excludes the parameter from gradient clipping.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -19,8 +20,16 @@ import torch
 from .regularizer import WeightDecayRegularizer
 from .validate import AssertionValueError, AttributeTypeError, check_lr, show
 
-__all__ = ["Params", "set_param_attr", "parse_parameters", "lr_multiplier", "looks_like_parameters",
-           "params_type_error", "real_view", "RealViews"]
+__all__ = [
+    "Params",
+    "RealViews",
+    "looks_like_parameters",
+    "lr_multiplier",
+    "params_type_error",
+    "parse_parameters",
+    "real_view",
+    "set_param_attr",
+]
 
 #: What an optimizer's ``parameters`` takes: tensors (list mode), ``(name, tensor)`` pairs
 #: (``model.named_parameters()``) or param-group dicts (group mode).
@@ -29,8 +38,13 @@ Params = Iterable[torch.Tensor] | Iterable[tuple[str, torch.Tensor]] | Iterable[
 _UNSET: Any = object()  # "argument not given" (None is a value: no regularizer)
 
 
-def set_param_attr(param: torch.Tensor, *, learning_rate: float | numbers.Real = _UNSET,
-                   regularizer: WeightDecayRegularizer | None = _UNSET, need_clip: bool = _UNSET) -> torch.Tensor:
+def set_param_attr(
+    param: torch.Tensor,
+    *,
+    learning_rate: float | numbers.Real = _UNSET,
+    regularizer: WeightDecayRegularizer | None = _UNSET,
+    need_clip: bool = _UNSET,
+) -> torch.Tensor:
     """Set Paddle's ParamAttr options on a tensor, in place, and return it.
 
     Args:
@@ -54,9 +68,7 @@ def set_param_attr(param: torch.Tensor, *, learning_rate: float | numbers.Real =
         param.optimize_attr = {"learning_rate": check_lr("set_param_attr: learning_rate", learning_rate)}  # type: ignore[attr-defined]
     if regularizer is not _UNSET:
         if regularizer is not None and not isinstance(regularizer, WeightDecayRegularizer):
-            raise TypeError(
-                f"set_param_attr: regularizer must be L1Decay, L2Decay or None, got {regularizer!r}"
-            )
+            raise TypeError(f"set_param_attr: regularizer must be L1Decay, L2Decay or None, got {regularizer!r}")
         param.regularizer = regularizer  # type: ignore[attr-defined]  # ParamAttr attribute (see above)
     if need_clip is not _UNSET:
         if not isinstance(need_clip, bool):
@@ -74,12 +86,7 @@ def lr_multiplier(param: torch.Tensor) -> float:
 
 
 def _is_named(item: object) -> bool:
-    return (
-        isinstance(item, tuple)
-        and len(item) == 2
-        and isinstance(item[0], str)
-        and isinstance(item[1], torch.Tensor)
-    )
+    return isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], torch.Tensor)
 
 
 def looks_like_parameters(obj: object) -> bool:
@@ -93,8 +100,10 @@ def looks_like_parameters(obj: object) -> bool:
 def params_type_error(parameters: torch.Tensor) -> TypeError:
     """torch 2.13's error for a tensor given as the params (``Adam(tensor, ...)``): its type and
     message, which name the argument and the value's type (``torch.typename``)."""
-    return TypeError("params argument given to the optimizer should be an iterable of Tensors or dicts, "
-                     f"but got {torch.typename(parameters)}")
+    return TypeError(
+        "params argument given to the optimizer should be an iterable of Tensors or dicts, "
+        f"but got {torch.typename(parameters)}"
+    )
 
 
 def _check_param(p: object, where: str) -> None:
@@ -107,17 +116,17 @@ def _normalize_params(params: object, where: str) -> list[Any]:
     if isinstance(params, torch.Tensor):
         return [params]
     if isinstance(params, (set, frozenset)):
-        raise TypeError(
-            f"{where}: parameters must be an ordered iterable (list, tuple, generator), not a set"
-        )
+        raise TypeError(f"{where}: parameters must be an ordered iterable (list, tuple, generator), not a set")
     if isinstance(params, dict) or not isinstance(params, Iterable):
         raise TypeError(f"{where}: parameters must be an iterable of tensors, got {type(params).__name__}")
     items = list(params)
     named = [_is_named(i) for i in items]
     if any(named) and not all(named):
         # torch 2.13's type and words (torch.optim.Optimizer.add_param_group)
-        raise ValueError(f"{where}: all optimizer params should be with/without names. Some param names are "
-                         f"missing: {sum(named)} (name, tensor) pairs and {len(named) - sum(named)} plain items")
+        raise ValueError(
+            f"{where}: all optimizer params should be with/without names. Some param names are "
+            f"missing: {sum(named)} (name, tensor) pairs and {len(named) - sum(named)} plain items"
+        )
     for i in items:
         _check_param(i[1] if _is_named(i) else i, where)
     return items
@@ -158,10 +167,12 @@ def parse_parameters(parameters: object) -> tuple[list[dict[str, Any]], bool]:
         for k, g in enumerate(items):
             if "params" not in g:
                 # Paddle's AssertionError, also a ValueError
-                raise AssertionValueError(f"parameters[{k}]: a param group dict must contain 'params', got keys "
-                                          f"{show(sorted(map(str, g)))}")
-            groups.append(_group(g["params"], {kk: v for kk, v in g.items() if kk != "params"},
-                                 f"parameters[{k}]['params']"))
+                raise AssertionValueError(
+                    f"parameters[{k}]: a param group dict must contain 'params', got keys {show(sorted(map(str, g)))}"
+                )
+            groups.append(
+                _group(g["params"], {kk: v for kk, v in g.items() if kk != "params"}, f"parameters[{k}]['params']")
+            )
         return groups, False
     if any(isinstance(i, dict) for i in items):
         raise TypeError("parameters: mix of param-group dicts and tensors")
@@ -191,8 +202,9 @@ def real_view(t: torch.Tensor) -> torch.Tensor:
         return t
     if t.layout == torch.sparse_coo:
         values = torch.view_as_real(t._values().resolve_conj())
-        return torch.sparse_coo_tensor(t._indices(), values, (*t.shape, 2), is_coalesced=t.is_coalesced(),
-                                       check_invariants=False)
+        return torch.sparse_coo_tensor(
+            t._indices(), values, (*t.shape, 2), is_coalesced=t.is_coalesced(), check_invariants=False
+        )
     return torch.view_as_real(t.resolve_conj())
 
 
@@ -215,14 +227,21 @@ class RealViews:
         if not param.is_complex():
             return param
         if param.is_conj():
-            raise TypeError(f"a complex param that is a conjugated view (is_conj()) cannot be updated in "
-                            f"place through its real view: resolve it (param.resolve_conj()) first; got shape "
-                            f"{tuple(param.shape)}")
+            raise TypeError(
+                f"a complex param that is a conjugated view (is_conj()) cannot be updated in "
+                f"place through its real view: resolve it (param.resolve_conj()) first; got shape "
+                f"{tuple(param.shape)}"
+            )
         if torch.compiler.is_compiling():  # inside a user's torch.compile: no cache to trace
             return torch.view_as_real(param)
         hit = self._views.get(id(param))
-        if (hit is not None and hit[0] is param and hit[1].data_ptr() == param.data_ptr()
-                and hit[1].shape[:-1] == param.shape and hit[1].dtype == param.dtype.to_real()):
+        if (
+            hit is not None
+            and hit[0] is param
+            and hit[1].data_ptr() == param.data_ptr()
+            and hit[1].shape[:-1] == param.shape
+            and hit[1].dtype == param.dtype.to_real()
+        ):
             return hit[1]
         view = torch.view_as_real(param)
         self._views[id(param)] = (param, view)
@@ -246,8 +265,11 @@ def zero_in_place(grad: torch.Tensor) -> None:
     grad.zero_()
 
 
-def select_params(param_groups: Sequence[dict[str, Any]], parameters: Iterable[torch.Tensor | str] | None,
-                  no_grad_set: Iterable[torch.Tensor | str] | None) -> set[torch.Tensor] | None:
+def select_params(
+    param_groups: Sequence[dict[str, Any]],
+    parameters: Iterable[torch.Tensor | str] | None,
+    no_grad_set: Iterable[torch.Tensor | str] | None,
+) -> set[torch.Tensor] | None:
     """The params ``minimize(parameters=..., no_grad_set=...)`` updates: those of ``parameters``
     (tensors or the names of named params; default every param of ``param_groups``) less those of
     ``no_grad_set``; None when neither is given (every param).

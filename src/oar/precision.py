@@ -1,15 +1,17 @@
 """Precision rules shared by the optimizers: the accumulator dtype of a param, and hyper-parameters
 rounded as Paddle's kernels see them (Paddle's C++ kernels take most hyper-parameters as float32
 when the param is not float64)."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["LOW_PRECISION", "round_to", "rounded_lr", "state_dtype", "as_float"]
+__all__ = ["LOW_PRECISION", "as_float", "round_to", "rounded_lr", "state_dtype"]
 
 #: Param dtypes whose accumulators (and master weights) are float32, as Paddle's.
 LOW_PRECISION = (torch.float16, torch.bfloat16)
+
 
 def round_to(value: float, dtype: torch.dtype) -> float:
     """``value`` rounded to ``dtype`` as Paddle's kernels see it (float64 keeps double)."""

@@ -1,6 +1,7 @@
 """RAdam (Liu et al., 2020, "On the Variance of the Adaptive Learning Rate and Beyond",
 arXiv:1908.03265) with ``paddle.optimizer.RAdam``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/RAdam_en.html)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,16 @@ from .regularizer import WeightDecayRegularizer
 __all__ = ["RAdam", "radam_update"]
 
 
-def radam_update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], *,
-                 lr: Any, beta1: Any, beta2: Any, epsilon: Any) -> None:
+def radam_update(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict[str, torch.Tensor],
+    *,
+    lr: Any,
+    beta1: Any,
+    beta2: Any,
+    epsilon: Any,
+) -> None:
     """One RAdam step of ``param`` in place (Paddle's kernel, op by op)::
 
         B1 = β1 B1 ;  B2 = β2 B2 ;  R = (R (β2 - B2) + B2) / (1 - B2)     (R = t β2^t / (1-β2^t))
@@ -123,18 +132,28 @@ class RAdam(PowsAdam):
         grad_clip: ClipGradBase | None = None,
         name: str | None = None,
     ) -> None:
-        self._start(learning_rate, {"beta1": beta1, "beta2": beta2, "epsilon": epsilon},
-                    parameters, weight_decay, grad_clip, name)
+        self._start(
+            learning_rate,
+            {"beta1": beta1, "beta2": beta2, "epsilon": epsilon},
+            parameters,
+            weight_decay,
+            grad_clip,
+            name,
+        )
 
     _rule = staticmethod(radam_update)
 
 
 _fused.register(radam_update, RAdam.fused_kernel("radam.c"))
 
-register(Algorithm(
-    name="RAdam", cls=RAdam, rule=radam_update,
-    traffic=Traffic(1, 1, 1, 4, "RAdam: reads p,g,m,v; writes p,m,v (3P+4S; the pows are [1])"),
-    multi_precision=False,
-    demo={"peak_lr": 2e-2, "weight_decay": 1e-4},
-    peers=(torch_peer("RAdam", foreach=False), torch_peer("RAdam", foreach=True)),
-))
+register(
+    Algorithm(
+        name="RAdam",
+        cls=RAdam,
+        rule=radam_update,
+        traffic=Traffic(1, 1, 1, 4, "RAdam: reads p,g,m,v; writes p,m,v (3P+4S; the pows are [1])"),
+        multi_precision=False,
+        demo={"peak_lr": 2e-2, "weight_decay": 1e-4},
+        peers=(torch_peer("RAdam", foreach=False), torch_peer("RAdam", foreach=True)),
+    )
+)

@@ -3,6 +3,7 @@
 A regularizer maps ``(param, grad)`` to a *new* gradient ``grad + R(param)``; ``param.grad`` is
 never modified. The optimizer applies it after gradient clipping and before the update rule.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -12,8 +13,14 @@ import torch
 
 from .validate import number, show
 
-__all__ = ["WeightDecayRegularizer", "L1Decay", "L2Decay", "as_regularizer", "regularizer_to_state",
-           "regularizer_from_state"]
+__all__ = [
+    "L1Decay",
+    "L2Decay",
+    "WeightDecayRegularizer",
+    "as_regularizer",
+    "regularizer_from_state",
+    "regularizer_to_state",
+]
 
 
 class WeightDecayRegularizer:
@@ -85,8 +92,7 @@ def as_regularizer(value: object, name: str = "weight_decay") -> WeightDecayRegu
     if value is None or isinstance(value, WeightDecayRegularizer):
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a float, L1Decay, L2Decay or None, got {show(value)} "
-                        f"({type(value).__name__})")
+        raise TypeError(f"{name} must be a float, L1Decay, L2Decay or None, got {show(value)} ({type(value).__name__})")
     return L2Decay(float(number(name, value, low=0.0, finite=True)))
 
 

@@ -1,6 +1,7 @@
 """RMSProp (Hinton, Lecture 6e of "Neural Networks for Machine Learning"; centered form from
 Graves, 2013, arXiv:1308.0850) with ``paddle.optimizer.RMSProp``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/RMSProp_en.html)."""
+
 from __future__ import annotations
 
 import inspect
@@ -22,8 +23,17 @@ from .validate import not_set, number
 __all__ = ["RMSProp", "rmsprop_update"]
 
 
-def rmsprop_update(param: torch.Tensor, grad: torch.Tensor, state: State, *, lr: Any, rho: Any, epsilon: Any,
-                   momentum: Any, centered: bool = False) -> None:
+def rmsprop_update(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: State,
+    *,
+    lr: Any,
+    rho: Any,
+    epsilon: Any,
+    momentum: Any,
+    centered: bool = False,
+) -> None:
     """One RMSProp step of ``param`` in place (Paddle's rule: ε inside the sqrt, lr folded into
     the momentum buffer)::
 
@@ -105,12 +115,15 @@ class RMSProp(Optimizer):
         grad_clip: ClipGradBase | None = None,
         name: str | None = None,
     ) -> None:
-        not_set("RMSProp", ValueError, learning_rate=learning_rate, rho=rho, epsilon=epsilon,
-                momentum=momentum)
+        not_set("RMSProp", ValueError, learning_rate=learning_rate, rho=rho, epsilon=epsilon, momentum=momentum)
         if not isinstance(centered, bool):
             raise TypeError(f"centered must be a bool, got {centered!r}")
         super().__init__(
-            learning_rate, parameters, weight_decay, grad_clip, name,
+            learning_rate,
+            parameters,
+            weight_decay,
+            grad_clip,
+            name,
             options={"rho": rho, "epsilon": epsilon, "momentum": momentum, "centered": centered},
         )
 
@@ -140,8 +153,7 @@ class RMSProp(Optimizer):
             "centered": group["centered"],
         }
 
-    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor,
-                    regularizer: WeightDecayRegularizer | None) -> None:
+    def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer: WeightDecayRegularizer | None) -> None:
         """Sparse gradients are accepted, with a regularizer too: Paddle then adds the dense
         decay term to them (``add_n``) and runs the dense kernel."""
 
@@ -152,8 +164,7 @@ def _fused_hypers(hyper: Hyper) -> tuple[Any, ...]:
     return (hyper["lr"], hyper["rho"], hyper["epsilon"], hyper["momentum"], float(hyper["centered"]))
 
 
-_fused.register(rmsprop_update, _fused.Kernel("rmsprop.c", ("momentum", "mean_square", "mean_grad"),
-                                              (), _fused_hypers))
+_fused.register(rmsprop_update, _fused.Kernel("rmsprop.c", ("momentum", "mean_square", "mean_grad"), (), _fused_hypers))
 
 
 _TRAFFIC = Traffic(1, 1, 1, 4, "RMSProp (Paddle's, uncentered): reads p,g,ms,mom; writes p,ms,mom (3P+4S)")
@@ -163,19 +174,25 @@ _TORCH_NO_MOMENTUM = Traffic(1, 1, 1, 2, "torch RMSprop, momentum=0: reads p,g,s
 def _torch_rmsprop(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
     return Peer(
-        f"torch.RMSprop({label})", "torch",
-        lambda params, lr, o: torch.optim.RMSprop(params, lr=lr, alpha=0.95, eps=1e-6,
-                                                  momentum=o["momentum"], **flags),
+        f"torch.RMSprop({label})",
+        "torch",
+        lambda params, lr, o: torch.optim.RMSprop(params, lr=lr, alpha=0.95, eps=1e-6, momentum=o["momentum"], **flags),
         traffic=lambda o: _TORCH_NO_MOMENTUM if o["momentum"] == 0 else _TRAFFIC,
         note="torch's eps is outside the sqrt; momentum=0 keeps no buffer",
     )
 
 
-register(Algorithm(
-    name="RMSProp", cls=RMSProp, rule=rmsprop_update, traffic=_TRAFFIC,
-    multi_precision=False, required_lr=True,
-    demo={"peak_lr": 5e-3, "weight_decay": 1e-4, "rho": 0.95},
-    bench_options={"momentum": 0.0},
-    peers=(_torch_rmsprop(foreach=False), _torch_rmsprop(foreach=True))
-    + ((_torch_rmsprop(fused=True),) if "fused" in inspect.signature(torch.optim.RMSprop).parameters else ()),
-))
+register(
+    Algorithm(
+        name="RMSProp",
+        cls=RMSProp,
+        rule=rmsprop_update,
+        traffic=_TRAFFIC,
+        multi_precision=False,
+        required_lr=True,
+        demo={"peak_lr": 5e-3, "weight_decay": 1e-4, "rho": 0.95},
+        bench_options={"momentum": 0.0},
+        peers=(_torch_rmsprop(foreach=False), _torch_rmsprop(foreach=True))
+        + ((_torch_rmsprop(fused=True),) if "fused" in inspect.signature(torch.optim.RMSprop).parameters else ()),
+    )
+)

@@ -1,6 +1,7 @@
 """Rprop (Riedmiller & Braun, 1993, "A direct adaptive method for faster backpropagation
 learning: the RPROP algorithm", IEEE ICNN) with ``paddle.optimizer.Rprop``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Rprop_en.html)."""
+
 from __future__ import annotations
 
 import warnings
@@ -24,8 +25,17 @@ __all__ = ["Rprop", "rprop_update"]
 _IGNORED_GROUP_KEYS = ("etas", "learning_rate_range")
 
 
-def rprop_update(param: torch.Tensor, grad: torch.Tensor, state: dict[str, torch.Tensor], *,
-                 lr: Any, eta_negative: Any, eta_positive: Any, lr_min: Any, lr_max: Any) -> None:
+def rprop_update(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    state: dict[str, torch.Tensor],
+    *,
+    lr: Any,
+    eta_negative: Any,
+    eta_positive: Any,
+    lr_min: Any,
+    lr_max: Any,
+) -> None:
     """One Rprop step of ``param`` in place (Paddle's rule; ``lr`` is not used: the per-element
     step sizes are the state)::
 
@@ -120,14 +130,17 @@ class Rprop(Optimizer):
         if learning_rate is None:
             raise ValueError("learning_rate is not set")
         if isinstance(learning_rate, LRScheduler):
-            raise TypeError(f"'<=' not supported between instances of 'float' and "
-                            f"'{type(learning_rate).__name__}' (Rprop's learning_rate must be a float)")
+            raise TypeError(
+                f"'<=' not supported between instances of 'float' and "
+                f"'{type(learning_rate).__name__}' (Rprop's learning_rate must be a float)"
+            )
         low, high = _pair("learning_rate_range", learning_rate_range)
         lr = number("learning_rate", learning_rate)
         if not 0.0 < low <= lr <= high:
             raise ValueError(
                 "'0.0 < learning_rate_range[0] <= learning_rate <= learning_rate_range[1]' must be true, got "
-                f"learning_rate={show(learning_rate)}, learning_rate_range={show(learning_rate_range)}")
+                f"learning_rate={show(learning_rate)}, learning_rate_range={show(learning_rate_range)}"
+            )
         eta_negative, eta_positive = _pair("etas", etas)
         if not 0.0 < eta_negative < 1.0 < eta_positive:
             raise ValueError(f"'0.0 < etas[0] < 1.0 < etas[1]' must be true, got etas={show(etas)}")
@@ -135,15 +148,17 @@ class Rprop(Optimizer):
         self._range = (low, high)
         self._etas = (eta_negative, eta_positive)
         self._warned: set[str] = set()
-        super().__init__(learning_rate, parameters, 0.0, grad_clip, name, options={},
-                         multi_precision=multi_precision)
+        super().__init__(learning_rate, parameters, 0.0, grad_clip, name, options={}, multi_precision=multi_precision)
 
     def _warn_ignored(self, what: str) -> None:
         if what not in self._warned:
             self._warned.add(what)
-            warnings.warn(f"Rprop ignores {what}: as in Paddle, the step sizes start at the "
-                          f"constructor's learning_rate and then adapt on their own", UserWarning,
-                          stacklevel=3)
+            warnings.warn(
+                f"Rprop ignores {what}: as in Paddle, the step sizes start at the "
+                f"constructor's learning_rate and then adapt on their own",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _validate_group(self, group: Mapping[str, Any]) -> None:
         for key in _IGNORED_GROUP_KEYS:
@@ -163,8 +178,9 @@ class Rprop(Optimizer):
         super().set_lr_scheduler(scheduler)
         self._warn_ignored("set_lr_scheduler() (a scheduler)")
 
-    def _collect(self, group: dict[str, Any],
-                 only: set[torch.Tensor] | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _collect(
+        self, group: dict[str, Any], only: set[torch.Tensor] | None = None
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         # a sparse grad is used as its dense form, as Paddle does (checked and clipped so)
         return [(p, g.to_dense() if g.is_sparse else g) for p, g in super()._collect(group, only)]
 
@@ -175,8 +191,12 @@ class Rprop(Optimizer):
         }
 
     def _hyper(self, group: Mapping[str, Any], dtype: torch.dtype, param_key: Any) -> dict[str, Any]:
-        return {"eta_negative": self._etas[0], "eta_positive": self._etas[1],
-                "lr_min": self._range[0], "lr_max": self._range[1]}
+        return {
+            "eta_negative": self._etas[0],
+            "eta_positive": self._etas[1],
+            "lr_min": self._range[0],
+            "lr_max": self._range[1],
+        }
 
     _rule = staticmethod(rprop_update)
 
@@ -190,8 +210,7 @@ def _pair(name: str, value: Any) -> tuple[float, float]:
     """
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
         raise TypeError(f"{name} must be a pair of floats, got {value!r}")
-    return (float(number(f"{name}[0]", value[0], finite=True)),
-            float(number(f"{name}[1]", value[1], finite=True)))
+    return (float(number(f"{name}[0]", value[0], finite=True)), float(number(f"{name}[1]", value[1], finite=True)))
 
 
 def _fused_hypers(hyper: dict[str, Any]) -> tuple[float, ...]:
@@ -203,18 +222,24 @@ _fused.register(rprop_update, _fused.Kernel("rprop.c", ("prevs", "learning_rates
 
 def _torch_rprop(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
-    return Peer(f"torch.Rprop({label})", "torch",
-                lambda params, lr, _: torch.optim.Rprop(params, lr=lr, etas=(0.5, 1.2),
-                                                        step_sizes=(1e-05, 50), **flags),
-                note="the same update, with Paddle's etas and step-size bounds")
+    return Peer(
+        f"torch.Rprop({label})",
+        "torch",
+        lambda params, lr, _: torch.optim.Rprop(params, lr=lr, etas=(0.5, 1.2), step_sizes=(1e-05, 50), **flags),
+        note="the same update, with Paddle's etas and step-size bounds",
+    )
 
 
-register(Algorithm(
-    name="Rprop", cls=Rprop, rule=rprop_update,
-    traffic=Traffic(1, 1, 1, 4, "Rprop: reads p,g,prev,step; writes p,prev,step (3P+4S)"),
-    multi_precision=True,
-    demo={"peak_lr": 1e-2, "steps_per_epoch": 3},
-    full_batch=True,
-    follows_lr=False,  # Paddle takes learning_rate once, as the initial per-element step size
-    peers=(_torch_rprop(foreach=False), _torch_rprop(foreach=True)),
-))
+register(
+    Algorithm(
+        name="Rprop",
+        cls=Rprop,
+        rule=rprop_update,
+        traffic=Traffic(1, 1, 1, 4, "Rprop: reads p,g,prev,step; writes p,prev,step (3P+4S)"),
+        multi_precision=True,
+        demo={"peak_lr": 1e-2, "steps_per_epoch": 3},
+        full_batch=True,
+        follows_lr=False,  # Paddle takes learning_rate once, as the initial per-element step size
+        peers=(_torch_rprop(foreach=False), _torch_rprop(foreach=True)),
+    )
+)

@@ -1,5 +1,6 @@
 """Stochastic gradient descent with ``paddle.optimizer.SGD``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/SGD_en.html)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -77,8 +78,9 @@ class SGD(Optimizer):
     ) -> None:
         if learning_rate is None:
             raise ValueError("learning_rate is not set")
-        super().__init__(learning_rate, parameters, weight_decay, grad_clip, name,
-                         options={}, multi_precision=multi_precision)
+        super().__init__(
+            learning_rate, parameters, weight_decay, grad_clip, name, options={}, multi_precision=multi_precision
+        )
 
     def _check_grad(self, param: torch.Tensor, grad: torch.Tensor, regularizer: object) -> None:
         """Sparse gradients are supported (Paddle's SelectedRows kernel)."""
@@ -91,14 +93,17 @@ _fused.register(sgd_update, _fused.Kernel("sgd.c", (), (), lambda hyper: (hyper[
 
 def _torch_sgd(**flags: Any) -> Peer:
     label = ", ".join(f"{k}={v}" for k, v in flags.items())
-    return Peer(f"torch.SGD({label})", "torch",
-                lambda params, lr, _: torch.optim.SGD(params, lr=lr, **flags))
+    return Peer(f"torch.SGD({label})", "torch", lambda params, lr, _: torch.optim.SGD(params, lr=lr, **flags))
 
 
-register(Algorithm(
-    name="SGD", cls=SGD, rule=sgd_update,
-    traffic=Traffic(1, 1, 1, 0, "SGD: reads p,g; writes p (3P)"),
-    multi_precision=True,
-    demo={"peak_lr": 0.5, "weight_decay": 1e-4},
-    peers=(_torch_sgd(foreach=False), _torch_sgd(foreach=True), _torch_sgd(fused=True)),
-))
+register(
+    Algorithm(
+        name="SGD",
+        cls=SGD,
+        rule=sgd_update,
+        traffic=Traffic(1, 1, 1, 0, "SGD: reads p,g; writes p (3P)"),
+        multi_precision=True,
+        demo={"peak_lr": 0.5, "weight_decay": 1e-4},
+        peers=(_torch_sgd(foreach=False), _torch_sgd(foreach=True), _torch_sgd(fused=True)),
+    )
+)

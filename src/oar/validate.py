@@ -11,6 +11,7 @@ Where Paddle raises another exception type for a bad argument (``AssertionError`
 ``TypeError`` or ``ValueError`` (:class:`AssertionTypeError`, ...): code written for either
 catches it.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,13 +19,34 @@ import numbers
 
 import torch
 
-__all__ = ["number", "not_set", "count", "check_lr", "function", "show", "MAX_COUNT", "AssertionTypeError",
-           "AssertionValueError", "AttributeTypeError", "RuntimeTypeError", "RuntimeValueError"]
+__all__ = [
+    "MAX_COUNT",
+    "AssertionTypeError",
+    "AssertionValueError",
+    "AttributeTypeError",
+    "RuntimeTypeError",
+    "RuntimeValueError",
+    "check_lr",
+    "count",
+    "function",
+    "not_set",
+    "number",
+    "show",
+]
 
 
-def number(name: str, value: object, *, low: float | None = None, high: float | None = None,
-           high_open: bool = True, finite: bool = False, tensor: bool = False, owner: str = "",
-           str_error: type[Exception] = TypeError) -> float | torch.Tensor:
+def number(
+    name: str,
+    value: object,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    high_open: bool = True,
+    finite: bool = False,
+    tensor: bool = False,
+    owner: str = "",
+    str_error: type[Exception] = TypeError,
+) -> float | torch.Tensor:
     """Check a numeric argument and return it as a float (a tensor is returned as it is).
 
     Args:
@@ -47,13 +69,21 @@ def number(name: str, value: object, *, low: float | None = None, high: float | 
         if not tensor:
             raise TypeError(f"{prefix}{name} must be a float, got a tensor {show(value)}")
         if value.numel() != 1:
-            raise ValueError(f"{prefix}{name} given as a tensor must have exactly one element, "
-                             f"got shape {tuple(value.shape)}")
+            raise ValueError(
+                f"{prefix}{name} given as a tensor must have exactly one element, got shape {tuple(value.shape)}"
+            )
         if value.dtype.is_complex or value.dtype == torch.bool:
             raise TypeError(f"{prefix}{name} given as a tensor must be a real number, got {show(value)}")
         if value.device.type != "meta":  # its value now (Paddle reads it again at each step)
-            number(name, float(value.detach().reshape(()).item()), low=low, high=high,
-                   high_open=high_open, finite=finite, owner=owner)
+            number(
+                name,
+                float(value.detach().reshape(()).item()),
+                low=low,
+                high=high,
+                high_open=high_open,
+                finite=finite,
+                owner=owner,
+            )
         return value
     if isinstance(value, str):
         raise str_error(f"{prefix}{name} must be a real number, got the string {show(value)}")
@@ -62,10 +92,10 @@ def number(name: str, value: object, *, low: float | None = None, high: float | 
     try:
         x = float(value)
     except OverflowError:  # an int beyond the float range
-        raise ValueError(f"{prefix}Invalid value of {name}, expect a number within the float range, "
-                         f"got {show(value)}.") from None
-    in_range = (low is None or x >= low) and (
-        high is None or (x < high if high_open else x <= high))
+        raise ValueError(
+            f"{prefix}Invalid value of {name}, expect a number within the float range, got {show(value)}."
+        ) from None
+    in_range = (low is None or x >= low) and (high is None or (x < high if high_open else x <= high))
     if not in_range or (finite and not math.isfinite(x)):
         if low is not None and high is not None:
             expect = f"{name} in [{low:g},{high:g}{')' if high_open else ']'}"
@@ -114,7 +144,7 @@ def show(value: object, limit: int = 80) -> str:
         text = repr(value)
     except Exception:  # noqa: BLE001 - e.g. int repr beyond sys.get_int_max_str_digits()
         text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit - 5] + "...>"
+    return text if len(text) <= limit else text[: limit - 5] + "...>"
 
 
 class AssertionTypeError(AssertionError, TypeError):
@@ -175,8 +205,7 @@ def check_lr(name: str, value: object) -> float:
     return float(number(name, value, low=0.0, finite=True))
 
 
-def function(name: str, value: object, *, args: int = 1, owner: str = "",
-             error: type[TypeError] = TypeError) -> None:
+def function(name: str, value: object, *, args: int = 1, owner: str = "", error: type[TypeError] = TypeError) -> None:
     """Check a callable argument (``lr_ratio``, ``apply_decay_param_fun``,
     ``exclude_from_weight_decay_fn``): callable, and callable with ``args`` positional arguments
     where its signature can be read, so that a wrong one fails here rather than at a step.
@@ -197,5 +226,6 @@ def function(name: str, value: object, *, args: int = 1, owner: str = "",
     try:
         signature.bind(*([None] * args))
     except TypeError:
-        raise error(f"{prefix}{name} must be a callable taking {args} argument(s), got {show(value)} "
-                    f"with signature {signature}") from None
+        raise error(
+            f"{prefix}{name} must be a callable taking {args} argument(s), got {show(value)} with signature {signature}"
+        ) from None

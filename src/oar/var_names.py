@@ -23,6 +23,7 @@ Paddle name:
 After ``load_state_dict`` the order is that of the loaded state (Paddle creates the loaded
 accumulators at the next step, in that step's order).
 """
+
 from __future__ import annotations
 
 from typing import Any

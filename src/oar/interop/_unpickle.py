@@ -15,6 +15,7 @@ loaded object is then checked to hold only the plain data above (numeric or bool
 object arrays). :func:`dump` writes plain data with the standard pickler, protocol 4, as
 ``paddle.save`` does, replacing the file only once it is fully written.
 """
+
 from __future__ import annotations
 
 import collections
@@ -25,7 +26,7 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["ALLOWED_GLOBALS", "UnsafePickleError", "load", "dump", "check_plain"]
+__all__ = ["ALLOWED_GLOBALS", "UnsafePickleError", "check_plain", "dump", "load"]
 
 
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
@@ -45,10 +46,16 @@ def _latin1_encoder() -> Callable[..., bytes]:
     changes nothing that outlives the load."""
 
     def encode(text: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
-        if not isinstance(text, str) or not isinstance(encoding, str) or encoding.lower() not in _LATIN1 \
-                or errors != "strict":
-            raise UnsafePickleError(f"refused _codecs.encode({type(text).__name__}, {encoding!r}, {errors!r}): "
-                                    "Paddle's pickles encode bytes as latin-1 only")
+        if (
+            not isinstance(text, str)
+            or not isinstance(encoding, str)
+            or encoding.lower() not in _LATIN1
+            or errors != "strict"
+        ):
+            raise UnsafePickleError(
+                f"refused _codecs.encode({type(text).__name__}, {encoding!r}, {errors!r}): "
+                "Paddle's pickles encode bytes as latin-1 only"
+            )
         return text.encode("latin-1")
 
     return encode
@@ -71,8 +78,10 @@ def _numpy_scalar() -> Callable[..., Any]:
 #: ``(module, name)`` -> the object the unpickler gets for it: what Paddle 3.3.1 files contain.
 #: numpy's reconstructors are taken from the running numpy (whichever module spells them).
 ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    **{(module, "_reconstruct"): _ndarray_reconstruct()
-       for module in ("numpy._core.multiarray", "numpy.core.multiarray")},
+    **{
+        (module, "_reconstruct"): _ndarray_reconstruct()
+        for module in ("numpy._core.multiarray", "numpy.core.multiarray")
+    },
     **{(module, "scalar"): _numpy_scalar() for module in ("numpy._core.multiarray", "numpy.core.multiarray")},
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
@@ -92,7 +101,8 @@ class _Unpickler(pickle.Unpickler):
             raise UnsafePickleError(
                 f"refused to load global {module}.{name}: a Paddle checkpoint holds only dicts, lists, "
                 "tuples, strings, numbers and numpy arrays (allowed: "
-                f"{', '.join(sorted(f'{m}.{n}' for m, n in ALLOWED_GLOBALS))})") from None
+                f"{', '.join(sorted(f'{m}.{n}' for m, n in ALLOWED_GLOBALS))})"
+            ) from None
 
     def persistent_load(self, pid: Any) -> Any:
         raise UnsafePickleError(f"refused persistent id {pid!r}: Paddle's pickles have none")
@@ -122,8 +132,19 @@ def load(path: str | os.PathLike[str] | IO[bytes]) -> Any:
             obj = _Unpickler(path, encoding="latin1").load()
     except UnsafePickleError as exc:
         raise UnsafePickleError(f"{where}: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, KeyError, TypeError,
-            ValueError, UnicodeDecodeError, MemoryError, RecursionError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        TypeError,
+        ValueError,
+        UnicodeDecodeError,
+        MemoryError,
+        RecursionError,
+    ) as exc:
         raise ValueError(f"{where}: not a readable Paddle checkpoint ({type(exc).__name__}: {exc})") from None
     check_plain(obj, str(where))
     return obj

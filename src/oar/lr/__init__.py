@@ -5,14 +5,22 @@ One module per family: :mod:`.base` (``LRScheduler``), :mod:`.decay` (closed for
 :mod:`.plateau` (``ReduceOnPlateau``). Each module lists its public names in ``__all__``. This package
 depends on nothing else in ``oar``.
 """
+
 from __future__ import annotations
 
 from . import base, cosine, cyclic, decay, plateau, warmup
-from .base import *  # noqa: F403
-from .cosine import *  # noqa: F403
-from .cyclic import *  # noqa: F403
-from .decay import *  # noqa: F403
-from .plateau import *  # noqa: F403
-from .warmup import *  # noqa: F403
+from .base import *
+from .cosine import *
+from .cyclic import *
+from .decay import *
+from .plateau import *
+from .warmup import *
 
-__all__ = [*base.__all__, *decay.__all__, *cosine.__all__, *warmup.__all__, *cyclic.__all__, *plateau.__all__]
+__all__ = [  # noqa: PLE0604 - the modules' own __all__ lists, all strings
+    *base.__all__,
+    *decay.__all__,
+    *cosine.__all__,
+    *warmup.__all__,
+    *cyclic.__all__,
+    *plateau.__all__,
+]

@@ -19,6 +19,7 @@ is Paddle's (the float for ``last_epoch``), not torch's list; use ``get_last_lr(
 
 This module depends on nothing else in ``oar``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -90,9 +91,7 @@ class LRScheduler(_TorchLRScheduler):
 
     def __init__(self, learning_rate: float = 0.1, last_epoch: int = -1, verbose: bool = False) -> None:
         if not isinstance(learning_rate, (float, int)):
-            raise TypeError(
-                f"The type of learning rate must be float, but received {type(learning_rate)}"
-            )
+            raise TypeError(f"The type of learning rate must be float, but received {type(learning_rate)}")
         if learning_rate < 0:
             raise ValueError(f"Invalid learning rate: {learning_rate}")
         self._init_state(learning_rate, last_epoch, verbose)
@@ -163,8 +162,7 @@ class LRScheduler(_TorchLRScheduler):
         for key in self.keys:
             if key not in state_dict:
                 raise RuntimeError(
-                    "Please check whether state_dict is correct for optimizer. "
-                    f"Can't find [ {key} ] in state_dict"
+                    f"Please check whether state_dict is correct for optimizer. Can't find [ {key} ] in state_dict"
                 )
         for key in self.keys:
             self.__dict__[key] = state_dict[key]
@@ -217,9 +215,7 @@ class LRScheduler(_TorchLRScheduler):
             optimizer = self.optimizer
         except AttributeError:
             return [self.last_lr]
-        return [
-            g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"] for g in optimizer.param_groups
-        ]
+        return [g["lr"].clone() if isinstance(g["lr"], torch.Tensor) else g["lr"] for g in optimizer.param_groups]
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """torch's name for :meth:`set_state_dict` (Paddle's keys)."""

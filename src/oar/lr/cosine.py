@@ -1,4 +1,5 @@
 """Cosine schedules: annealing (recursive, with a closed form for explicit epochs) and warm restarts."""
+
 from __future__ import annotations
 
 import math
@@ -51,13 +52,10 @@ class CosineAnnealingDecay(LRScheduler):
         verbose: bool = False,
     ) -> None:
         if not isinstance(T_max, int):
-            raise TypeError(
-                f"The type of 'T_max' in 'CosineAnnealingDecay' must be 'int', but received {type(T_max)}."
-            )
+            raise TypeError(f"The type of 'T_max' in 'CosineAnnealingDecay' must be 'int', but received {type(T_max)}.")
         if not isinstance(eta_min, (float, int)):
             raise TypeError(
-                "The type of 'eta_min' in 'CosineAnnealingDecay' must be 'float, int', "
-                f"but received {type(eta_min)}."
+                f"The type of 'eta_min' in 'CosineAnnealingDecay' must be 'float, int', but received {type(eta_min)}."
             )
         if not T_max > 0:
             raise AssertionError(f"'T_max' must be a positive integer, but received {T_max!r}.")

@@ -3,6 +3,7 @@
 Both compute the lr from ``last_epoch`` alone (``step(epoch)`` needs no closed form) and save only
 ``{'last_epoch', 'last_lr'}``, as Paddle does.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ from typing import Literal
 
 from .base import LRScheduler
 
-__all__ = ["OneCycleLR", "CyclicLR"]
+__all__ = ["CyclicLR", "OneCycleLR"]
 
 
 class OneCycleLR(LRScheduler):
@@ -90,15 +91,11 @@ class OneCycleLR(LRScheduler):
     ) -> None:
         # The messages below that name an argument are Paddle's own words (including 'total_step').
         if not isinstance(max_learning_rate, (float, int)):
-            raise TypeError(
-                f"'max_learning_rate' must be 'float' or 'int', but received {type(max_learning_rate)}"
-            )
+            raise TypeError(f"'max_learning_rate' must be 'float' or 'int', but received {type(max_learning_rate)}")
         if max_learning_rate < 0:
             raise ValueError("'max_learning_rate' must be a positive integer.")
         if not isinstance(end_learning_rate, (float, int)):
-            raise TypeError(
-                f"'end_learning_rate' must be 'float' or 'int', but received {type(end_learning_rate)}"
-            )
+            raise TypeError(f"'end_learning_rate' must be 'float' or 'int', but received {type(end_learning_rate)}")
         if end_learning_rate < 0:
             raise ValueError("'end_learning_rate' must be a positive integer.")
         if not isinstance(total_steps, int):
@@ -143,9 +140,7 @@ class OneCycleLR(LRScheduler):
         elif anneal_strategy == "linear":
             self.anneal_func = self._linear_annealing
         else:
-            raise ValueError(
-                f"'anneal_strategy' must by one of 'cos' or 'linear', but received {anneal_strategy}"
-            )
+            raise ValueError(f"'anneal_strategy' must by one of 'cos' or 'linear', but received {anneal_strategy}")
         if initial_lr < 0:
             raise ValueError(
                 f"'divide_factor' must be positive: it gives a negative initial learning rate "
@@ -164,9 +159,7 @@ class OneCycleLR(LRScheduler):
     def get_lr(self) -> float:  # type: ignore[override]  # Paddle's float, not torch's list
         epoch = self.last_epoch
         if epoch > self.total_steps:
-            raise ValueError(
-                f"Tried to step {epoch} times. However the number of total steps is {self.total_steps}"
-            )
+            raise ValueError(f"Tried to step {epoch} times. However the number of total steps is {self.total_steps}")
         last_phase = len(self._lr_config) - 2
         phase = 0
         while phase < last_phase and not epoch <= self._step_config[phase + 1]:
@@ -260,9 +253,7 @@ class CyclicLR(LRScheduler):
     ) -> None:
         # The messages below that name an argument are Paddle's own words.
         if not isinstance(max_learning_rate, (float, int)):
-            raise TypeError(
-                f"'max_learning_rate' must be 'float' or 'int', but received {type(max_learning_rate)}"
-            )
+            raise TypeError(f"'max_learning_rate' must be 'float' or 'int', but received {type(max_learning_rate)}")
         if max_learning_rate < 0:
             raise ValueError(f"'max_learning_rate' must be a positive integer, but received {max_learning_rate}")
         if not isinstance(step_size_up, int):

@@ -1,4 +1,5 @@
 """Decay schedules with a closed form in the epoch: ``lr = f(base_lr, last_epoch)`` (Paddle 3.3.1)."""
+
 from __future__ import annotations
 
 import math
@@ -8,16 +9,16 @@ from typing import Any
 from .base import LRScheduler, _holds
 
 __all__ = [
+    "ExponentialDecay",
+    "InverseTimeDecay",
+    "LambdaDecay",
+    "MultiStepDecay",
+    "MultiplicativeDecay",
+    "NaturalExpDecay",
     "NoamDecay",
     "PiecewiseDecay",
-    "NaturalExpDecay",
-    "InverseTimeDecay",
     "PolynomialDecay",
-    "ExponentialDecay",
-    "MultiStepDecay",
     "StepDecay",
-    "LambdaDecay",
-    "MultiplicativeDecay",
 ]
 
 
@@ -319,8 +320,7 @@ class InverseTimeDecay(LRScheduler):
             return self.base_lr / (1 + gamma * epoch)
         except TypeError:
             raise TypeError(
-                f"InverseTimeDecay: 'gamma' must be a number, but received {gamma!r} ({type(gamma)}) "
-                f"(epoch {epoch!r})."
+                f"InverseTimeDecay: 'gamma' must be a number, but received {gamma!r} ({type(gamma)}) (epoch {epoch!r})."
             ) from None
         except ZeroDivisionError:
             raise ZeroDivisionError(
@@ -522,8 +522,7 @@ class MultiStepDecay(LRScheduler):
     ) -> None:
         if not isinstance(milestones, (tuple, list)):
             raise TypeError(
-                "The type of 'milestones' in 'MultiStepDecay' must be 'tuple, list', "
-                f"but received {type(milestones)}."
+                f"The type of 'milestones' in 'MultiStepDecay' must be 'tuple, list', but received {type(milestones)}."
             )
         if not _holds(
             lambda: all(milestones[i] < milestones[i + 1] for i in range(len(milestones) - 1)),

@@ -15,6 +15,7 @@ Anything else (another name, an attribute, a lambda, a comprehension, a subscrip
 and ``CyclicLR(scale_fn=...)`` need a Python callable and so cannot be written here, and
 ``ReduceOnPlateau`` follows a metric rather than the step count: use the Python API for them.
 """
+
 from __future__ import annotations
 
 import ast
@@ -74,8 +75,9 @@ def _callee(node: ast.expr, classes: dict[str, type[LRScheduler]]) -> type[LRSch
         parts.append(cur.attr)
         cur = cur.value
     if not isinstance(cur, ast.Name):
-        raise ScheduleExpressionError(f"only oar.lr schedulers can be called, not {ast.unparse(node)!r} "
-                                      f"({_where(node)})")
+        raise ScheduleExpressionError(
+            f"only oar.lr schedulers can be called, not {ast.unparse(node)!r} ({_where(node)})"
+        )
     parts.append(cur.id)
     dotted = ".".join(reversed(parts))
     prefix, _, name = dotted.rpartition(".")
@@ -83,8 +85,9 @@ def _callee(node: ast.expr, classes: dict[str, type[LRScheduler]]) -> type[LRSch
         known = ", ".join(sorted(classes))
         raise ScheduleExpressionError(f"unknown scheduler {dotted!r} ({_where(node)}); known: {known}")
     if name in _NOT_FROM_A_LINE:
-        raise ScheduleExpressionError(f"{name} cannot be built from an expression: {_NOT_FROM_A_LINE[name]}; "
-                                      "use the Python API")
+        raise ScheduleExpressionError(
+            f"{name} cannot be built from an expression: {_NOT_FROM_A_LINE[name]}; use the Python API"
+        )
     return classes[name]
 
 
@@ -160,6 +163,7 @@ def parse_schedule(text: str) -> LRScheduler:
         raise ScheduleExpressionError(f"invalid syntax in {text!r}: {exc.msg} (column {exc.offset})") from None
     result = _build(tree.body, scheduler_classes())
     if not isinstance(result, LRScheduler):
-        raise ScheduleExpressionError(f"{text!r} is not a scheduler but {result!r}: write a call such as "
-                                      "'CosineAnnealingDecay(0.1, T_max=100)'")
+        raise ScheduleExpressionError(
+            f"{text!r} is not a scheduler but {result!r}: write a call such as 'CosineAnnealingDecay(0.1, T_max=100)'"
+        )
     return result

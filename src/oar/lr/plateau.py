@@ -1,4 +1,5 @@
 """``ReduceOnPlateau``: lower the lr when a metric stops improving (Paddle 3.3.1)."""
+
 from __future__ import annotations
 
 import sys
@@ -155,9 +156,7 @@ class ReduceOnPlateau(LRScheduler, _TorchReduceLROnPlateau):
         if mode_lower not in ("min", "max"):
             raise ValueError("mode: " + mode_lower + " is unknown!")
         if _holds(lambda: factor >= 1.0, "factor", factor, "a float < 1.0"):
-            raise ValueError(
-                f"'factor' must be < 1.0 (new_lr = origin_lr * factor), but received {factor!r}."
-            )
+            raise ValueError(f"'factor' must be < 1.0 (new_lr = origin_lr * factor), but received {factor!r}.")
         if not isinstance(threshold_mode, str):
             raise AttributeError(
                 f"'threshold_mode' must be a str, 'rel' or 'abs', but received {threshold_mode!r} "
@@ -168,8 +167,7 @@ class ReduceOnPlateau(LRScheduler, _TorchReduceLROnPlateau):
             raise ValueError("threshold mode: " + threshold_mode_lower + " is unknown!")
         if not isinstance(learning_rate, (float, int)):
             raise TypeError(
-                "The type of 'learning_rate' in 'ReduceOnPlateau' must be 'float', but received "
-                f"{type(learning_rate)}."
+                f"The type of 'learning_rate' in 'ReduceOnPlateau' must be 'float', but received {type(learning_rate)}."
             )
         self.mode = "min" if mode_lower == "min" else "max"
         self.factor = factor

@@ -3,6 +3,7 @@
 Drawing needs matplotlib (the ``demo`` extra: ``pip install 'oar[demo]'``); computing the values
 does not.
 """
+
 from __future__ import annotations
 
 import copy
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 from .base import LRScheduler
 
-__all__ = ["schedule_values", "plot_schedule", "sample_rows"]
+__all__ = ["plot_schedule", "sample_rows", "schedule_values"]
 
 
 def schedule_values(scheduler: LRScheduler, steps: int) -> list[float]:

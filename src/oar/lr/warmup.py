@@ -1,4 +1,5 @@
 """Linear schedules: ``LinearWarmup`` (before a float or another scheduler) and ``LinearLR``."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -6,7 +7,7 @@ from typing import Any
 
 from .base import LRScheduler, _holds
 
-__all__ = ["LinearWarmup", "LinearLR"]
+__all__ = ["LinearLR", "LinearWarmup"]
 
 
 class LinearWarmup(LRScheduler):
@@ -57,8 +58,7 @@ class LinearWarmup(LRScheduler):
     ) -> None:
         if not isinstance(learning_rate, (float, int, LRScheduler)):
             raise TypeError(
-                "the type of learning_rate should be [int, float or LRScheduler], "
-                f"the current type is {learning_rate}"
+                f"the type of learning_rate should be [int, float or LRScheduler], the current type is {learning_rate}"
             )
         self.learning_rate = learning_rate
         if not (

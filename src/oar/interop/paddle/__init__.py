@@ -63,6 +63,7 @@ The rules:
 * **Safe**: files are read with a restricted unpickler (:mod:`oar.interop._unpickle`) that
   admits only what Paddle writes; any other global is refused, by name, without running it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -87,7 +88,7 @@ from .layout import (
 from .lbfgs import lbfgs_from_paddle, lbfgs_to_paddle
 from .names import derived_names, paddle_param_names
 
-__all__ = ["load", "save", "paddle_param_names", "UnsafePickleError"]
+__all__ = ["UnsafePickleError", "load", "paddle_param_names", "save"]
 
 
 def _check_args(model: Any, optimizer: Any, pdopt: Any) -> None:
@@ -103,13 +104,20 @@ def _check_names(param_names: Any) -> dict[str, str]:
     if param_names is None:
         return {}
     if not isinstance(param_names, Mapping) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in param_names.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in param_names.items()
+    ):
         raise TypeError(f"param_names must map structured names to Paddle names (str -> str), got {param_names!r}")
     return dict(param_names)
 
 
-def load(model: torch.nn.Module, optimizer: Optimizer | None, pdparams: Path | IO[bytes],
-         pdopt: Path | IO[bytes] | None = None, *, param_names: Mapping[str, str] | None = None) -> None:
+def load(
+    model: torch.nn.Module,
+    optimizer: Optimizer | None,
+    pdparams: Path | IO[bytes],
+    pdopt: Path | IO[bytes] | None = None,
+    *,
+    param_names: Mapping[str, str] | None = None,
+) -> None:
     """Load Paddle's ``paddle.save(layer.state_dict(), pdparams)`` into ``model`` and
     ``paddle.save(opt.state_dict(), pdopt)`` into ``optimizer`` (the rules: this module's
     docstring). Files are read without running code from them.
@@ -159,8 +167,14 @@ def load(model: torch.nn.Module, optimizer: Optimizer | None, pdparams: Path | I
             tensor.copy_(values[key])
 
 
-def save(model: torch.nn.Module, optimizer: Optimizer | None, pdparams: Path,
-         pdopt: Path | None = None, *, param_names: Mapping[str, str] | None = None) -> None:
+def save(
+    model: torch.nn.Module,
+    optimizer: Optimizer | None,
+    pdparams: Path,
+    pdopt: Path | None = None,
+    *,
+    param_names: Mapping[str, str] | None = None,
+) -> None:
     """Write ``model`` and ``optimizer`` as ``paddle.save(layer.state_dict(), pdparams)`` and
     ``paddle.save(opt.state_dict(), pdopt)`` would (the rules: this module's docstring), for
     ``layer.set_state_dict(paddle.load(pdparams))`` and ``opt.set_state_dict(paddle.load(pdopt))``.
@@ -190,12 +204,15 @@ def save(model: torch.nn.Module, optimizer: Optimizer | None, pdparams: Path,
     missing = {key: kind for key, kind in unnamed.items() if key not in names}
     if missing:
         key, kind = next(iter(missing.items()))
-        raise ValueError(f"no Paddle name is known for {key!r} (a parameter or buffer of {kind}); pass "
-                         "param_names={structured name: Paddle name} (from Paddle: "
-                         "{k: v.name for k, v in layer.state_dict().items()})")
+        raise ValueError(
+            f"no Paddle name is known for {key!r} (a parameter or buffer of {kind}); pass "
+            "param_names={structured name: Paddle name} (from Paddle: "
+            "{k: v.name for k, v in layer.state_dict().items()})"
+        )
     layouts = model_layouts(model, names)
-    params_out: dict[str, Any] = {key: to_paddle_array(value, layouts[key].transposed)
-                                  for key, value in model.state_dict().items()}
+    params_out: dict[str, Any] = {
+        key: to_paddle_array(value, layouts[key].transposed) for key, value in model.state_dict().items()
+    }
     params_out[NAME_TABLE] = {key: layouts[key].name for key in layouts}
     opt_out: dict[str, Any] | None = None
     if optimizer is not None and pdopt is not None:
@@ -206,4 +223,3 @@ def save(model: torch.nn.Module, optimizer: Optimizer | None, pdparams: Path,
     _unpickle.dump(params_out, pdparams)
     if opt_out is not None and pdopt is not None:
         _unpickle.dump(opt_out, pdopt)
-

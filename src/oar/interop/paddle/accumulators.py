@@ -1,5 +1,6 @@
 """An oar optimizer's state to and from Paddle's accumulator dicts (``.pdopt``): names, master
 weights, beta pows, the LR scheduler."""
+
 from __future__ import annotations
 
 import contextlib
@@ -41,8 +42,7 @@ class _Owned:
     layout: Layout
 
 
-def optimizer_params(model: torch.nn.Module, optimizer: Optimizer,
-                      layouts: Mapping[str, Layout]) -> list[_Owned]:
+def optimizer_params(model: torch.nn.Module, optimizer: Optimizer, layouts: Mapping[str, Layout]) -> list[_Owned]:
     """The optimizer's params in oar's state-dict order, each found in the model by identity."""
     key_of = {id(p): key for key, p in model.named_parameters()}
     out: list[_Owned] = []
@@ -55,20 +55,23 @@ def optimizer_params(model: torch.nn.Module, optimizer: Optimizer,
             seen[id(p)] = len(out)
             key = key_of.get(id(p))
             if key is None:
-                raise ValueError(f"the optimizer's parameter #{len(out)} (shape {list(p.shape)}) is not a "
-                                 "parameter of the model")
+                raise ValueError(
+                    f"the optimizer's parameter #{len(out)} (shape {list(p.shape)}) is not a parameter of the model"
+                )
             layout = layouts[key]
             if layout.name is not None:
                 if layout.name in by_name:
-                    raise ValueError(f"parameters {by_name[layout.name]!r} and {key!r} have the same Paddle "
-                                     f"name {layout.name!r}")
+                    raise ValueError(
+                        f"parameters {by_name[layout.name]!r} and {key!r} have the same Paddle name {layout.name!r}"
+                    )
                 by_name[layout.name] = key
             out.append(_Owned(len(out), p, group, layout))
     return out
 
 
-def _collapse_or_shape(array: np.ndarray, ref: torch.Tensor, owned: _Owned, pows: bool,
-                       where: str) -> tuple[np.ndarray, bool]:
+def _collapse_or_shape(
+    array: np.ndarray, ref: torch.Tensor, owned: _Owned, pows: bool, where: str
+) -> tuple[np.ndarray, bool]:
     """``(array, transposed)`` in oar's shape for accumulator ``ref``, or raise naming ``where``."""
     layout = owned.layout
     shape, got = tuple(ref.shape), tuple(array.shape)
@@ -80,15 +83,18 @@ def _collapse_or_shape(array: np.ndarray, ref: torch.Tensor, owned: _Owned, pows
         if pows and got == layout.paddle_shape and got != (1,):  # NAdam/RAdam: param-shaped in Paddle
             flat = array.reshape(-1)
             if flat.size and not np.array_equal(flat, np.full_like(flat, flat[0]), equal_nan=True):
-                raise ValueError(f"{where} holds different values; this one-value accumulator must hold "
-                                 "one value in every element")
+                raise ValueError(
+                    f"{where} holds different values; this one-value accumulator must hold one value in every element"
+                )
             return flat[:1], False
         want = (1,)
     else:  # pragma: no cover - oar's accumulators are of one of these shapes
         raise ValueError(f"{where}: no Paddle layout for an accumulator of shape {list(shape)}")
     if got != want:
-        raise ValueError(f"{where} has shape {list(got)}, expected {list(want)} for parameter {layout.key!r} "
-                         f"(torch shape {list(layout.shape)})")
+        raise ValueError(
+            f"{where} has shape {list(got)}, expected {list(want)} for parameter {layout.key!r} "
+            f"(torch shape {list(layout.shape)})"
+        )
     return array, layout.transposed and len(shape) >= 2 and shape != (1,)
 
 
@@ -141,11 +147,15 @@ def _scheduler_state(optimizer: Optimizer, raw: dict[str, Any], where: str) -> d
     scheduler = optimizer._scheduler()
     state = raw.pop("LR_Scheduler", None)
     if scheduler is None and state is not None:
-        raise ValueError(f"{where} has an 'LR_Scheduler' state but the optimizer's learning_rate is a float "
-                         f"({optimizer.get_lr()!r}): give it the scheduler Paddle used")
+        raise ValueError(
+            f"{where} has an 'LR_Scheduler' state but the optimizer's learning_rate is a float "
+            f"({optimizer.get_lr()!r}): give it the scheduler Paddle used"
+        )
     if scheduler is not None and state is None:
-        raise ValueError(f"{where} has no 'LR_Scheduler' state but the optimizer's learning_rate is a "
-                         f"{type(scheduler).__name__}: Paddle's learning rate was a float")
+        raise ValueError(
+            f"{where} has no 'LR_Scheduler' state but the optimizer's learning_rate is a "
+            f"{type(scheduler).__name__}: Paddle's learning rate was a float"
+        )
     if scheduler is None:
         return None
     state = _plain_lr_state(state)
@@ -153,12 +163,14 @@ def _scheduler_state(optimizer: Optimizer, raw: dict[str, Any], where: str) -> d
     return dict(state)
 
 
-def state_from_paddle(model: torch.nn.Module, optimizer: Optimizer, raw: Any,
-                           layouts: Mapping[str, Layout], where: str) -> dict[str, Any]:
+def state_from_paddle(
+    model: torch.nn.Module, optimizer: Optimizer, raw: Any, layouts: Mapping[str, Layout], where: str
+) -> dict[str, Any]:
     """The oar state dict equivalent to Paddle's ``raw``, checked whole."""
     if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected the dict paddle.save writes for opt.state_dict(), "
-                         f"got a {type(raw).__name__}")
+        raise ValueError(
+            f"{where}: expected the dict paddle.save writes for opt.state_dict(), got a {type(raw).__name__}"
+        )
     raw = dict(raw)
     join_big_arrays(raw, where)
     raw.pop(NAME_TABLE, None)
@@ -177,8 +189,10 @@ def state_from_paddle(model: torch.nn.Module, optimizer: Optimizer, raw: Any,
         exp = expected[o.index] = optimizer._expected_state(o.param, o.group)
         if o.layout.name is None:
             if exp:
-                raise ValueError(f"no Paddle name for parameter {o.layout.key!r}: the pdparams file has no "
-                                 "name table; pass param_names={structured name: Paddle name}")
+                raise ValueError(
+                    f"no Paddle name for parameter {o.layout.key!r}: the pdparams file has no "
+                    "name table; pass param_names={structured name: Paddle name}"
+                )
             continue
         target = o.layout.name
         if MASTER in exp:
@@ -192,8 +206,10 @@ def state_from_paddle(model: torch.nn.Module, optimizer: Optimizer, raw: Any,
             if acc != MASTER:
                 lookup[f"{target}_{prefix}{acc}"] = (o.index, acc)
     if masters:
-        raise ValueError(f"{where}['master_weights'] has entries for no parameter of the optimizer that "
-                         f"keeps a master weight: {sorted(masters)}")
+        raise ValueError(
+            f"{where}['master_weights'] has entries for no parameter of the optimizer that "
+            f"keeps a master weight: {sorted(masters)}"
+        )
     claimed: dict[tuple[int, str], str] = {}
     unexpected = []
     for key in raw:
@@ -202,17 +218,25 @@ def state_from_paddle(model: torch.nn.Module, optimizer: Optimizer, raw: Any,
         if hit is None:
             unexpected.append(key)
         elif hit in claimed:
-            raise ValueError(f"{where}: {claimed[hit]!r} and {key!r} are the same accumulator "
-                             "(two optimizers' states?)")
+            raise ValueError(
+                f"{where}: {claimed[hit]!r} and {key!r} are the same accumulator (two optimizers' states?)"
+            )
         else:
             claimed[hit] = key
     if unexpected:
-        some = [f"{targets[o.index]}_{prefix}{acc}_0" for o in owned if o.index in targets
-                for acc in expected[o.index] if acc != MASTER][:4]
-        raise ValueError(f"{where}: keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''} match no "
-                         f"accumulator of this {type(optimizer).__name__} (name={optimizer._name!r}) over the "
-                         f"model's parameters, which expects keys like {some}: a checkpoint of another kind "
-                         "of optimizer, another model, or another optimizer name?")
+        some = [
+            f"{targets[o.index]}_{prefix}{acc}_0"
+            for o in owned
+            if o.index in targets
+            for acc in expected[o.index]
+            if acc != MASTER
+        ][:4]
+        raise ValueError(
+            f"{where}: keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''} match no "
+            f"accumulator of this {type(optimizer).__name__} (name={optimizer._name!r}) over the "
+            f"model's parameters, which expects keys like {some}: a checkpoint of another kind "
+            "of optimizer, another model, or another optimizer name?"
+        )
     pows = _pows_of(optimizer)
     state: dict[int, dict[str, torch.Tensor]] = {}
     for o in owned:
@@ -226,8 +250,10 @@ def state_from_paddle(model: torch.nn.Module, optimizer: Optimizer, raw: Any,
         if MASTER in exp and o.index not in master_arrays:
             missing.append(f"master_weights[{o.layout.name!r}]")
         if missing:
-            raise ValueError(f"{where} is missing {missing} (parameter {o.layout.key!r}, Paddle name "
-                             f"{o.layout.name!r}, has {[claimed[(o.index, acc)] for acc in have]})")
+            raise ValueError(
+                f"{where} is missing {missing} (parameter {o.layout.key!r}, Paddle name "
+                f"{o.layout.name!r}, has {[claimed[(o.index, acc)] for acc in have]})"
+            )
         entries: dict[str, torch.Tensor] = {}
         for acc in exp:
             if acc == MASTER:
@@ -247,8 +273,7 @@ def state_from_paddle(model: torch.nn.Module, optimizer: Optimizer, raw: Any,
     return out
 
 
-def state_to_paddle(model: torch.nn.Module, optimizer: Optimizer,
-                         layouts: Mapping[str, Layout]) -> dict[str, Any]:
+def state_to_paddle(model: torch.nn.Module, optimizer: Optimizer, layouts: Mapping[str, Layout]) -> dict[str, Any]:
     owned = optimizer_params(model, optimizer, layouts)
     prefix = _prefix(optimizer)
     pows = _pows_of(optimizer)
@@ -269,8 +294,9 @@ def state_to_paddle(model: torch.nn.Module, optimizer: Optimizer,
             if acc == MASTER:
                 continue
             shape = tuple(value.shape)
-            transposed = o.layout.transposed and shape != (1,) and (
-                shape == o.layout.shape or shape[1:] == o.layout.shape)
+            transposed = (
+                o.layout.transposed and shape != (1,) and (shape == o.layout.shape or shape[1:] == o.layout.shape)
+            )
             array = to_paddle_array(value, transposed)
             if acc in pows and shape == (1,):
                 array = np.broadcast_to(array.reshape(()), o.layout.paddle_shape).copy()
@@ -288,5 +314,3 @@ def state_to_paddle(model: torch.nn.Module, optimizer: Optimizer,
     if not masters:
         out[NAME_TABLE] = {key: key for key in flat}
     return out
-
-

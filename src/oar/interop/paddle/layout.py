@@ -1,5 +1,6 @@
 """Layouts (Paddle's ``Linear`` weight is ``[in, out]``) and the arrays of ``.pdparams`` files:
 reading them, converting them to and from torch tensors."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,19 @@ import torch
 
 from .. import _unpickle
 
-__all__ = ["NAME_TABLE", "Path", "Layout", "model_layouts", "to_paddle_array", "from_paddle_array", "as_array",
-           "join_big_arrays", "describe_path", "read_params", "model_values"]
+__all__ = [
+    "NAME_TABLE",
+    "Layout",
+    "Path",
+    "as_array",
+    "describe_path",
+    "from_paddle_array",
+    "join_big_arrays",
+    "model_layouts",
+    "model_values",
+    "read_params",
+    "to_paddle_array",
+]
 
 #: The key of the structured-name -> param-name table ``paddle.save`` adds to a state dict.
 NAME_TABLE = "StructuredToParameterName@@"
@@ -39,9 +51,11 @@ class Layout:
 
 
 def _linear_weight_keys(model: torch.nn.Module) -> set[str]:
-    return {f"{path}.weight" if path else "weight"
-            for path, module in model.named_modules(remove_duplicate=False)
-            if isinstance(module, torch.nn.Linear)}
+    return {
+        f"{path}.weight" if path else "weight"
+        for path, module in model.named_modules(remove_duplicate=False)
+        if isinstance(module, torch.nn.Linear)
+    }
 
 
 def model_layouts(model: torch.nn.Module, names: Mapping[str, str]) -> dict[str, Layout]:
@@ -49,8 +63,10 @@ def model_layouts(model: torch.nn.Module, names: Mapping[str, str]) -> dict[str,
     out = {}
     for key, value in model.state_dict().items():
         if not isinstance(value, torch.Tensor):
-            raise ValueError(f"model.state_dict()[{key!r}] is a {type(value).__name__}, not a tensor: "
-                             "Paddle's files hold tensors only")
+            raise ValueError(
+                f"model.state_dict()[{key!r}] is a {type(value).__name__}, not a tensor: "
+                "Paddle's files hold tensors only"
+            )
         out[key] = Layout(key, names.get(key), tuple(value.shape), key in linear and value.ndim == 2)
     return out
 
@@ -67,8 +83,9 @@ def to_paddle_array(value: torch.Tensor, transposed: bool) -> np.ndarray:
     return t.numpy().copy()
 
 
-def from_paddle_array(array: np.ndarray, transposed: bool, dtype: torch.dtype,
-                       device: torch.device | None = None) -> torch.Tensor:
+def from_paddle_array(
+    array: np.ndarray, transposed: bool, dtype: torch.dtype, device: torch.device | None = None
+) -> torch.Tensor:
     """A Paddle array as a torch tensor of ``dtype`` in torch's layout (uint16 bits read as
     bfloat16 when a floating dtype is wanted, as Paddle stores bfloat16)."""
     array = np.ascontiguousarray(array)
@@ -87,8 +104,7 @@ def as_array(value: Any, where: str) -> tuple[np.ndarray, str | None]:
     """A tensor of a Paddle file: an ndarray, or a ``(name, ndarray)`` tuple (``_pickle_save``)."""
     if isinstance(value, np.ndarray):
         return value, None
-    if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-            and isinstance(value[1], np.ndarray)):
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], np.ndarray):
         return value[1], value[0]
     raise ValueError(f"{where} is a {type(value).__name__}, not a tensor (an ndarray or a (name, ndarray) tuple)")
 
@@ -102,7 +118,8 @@ def join_big_arrays(raw: dict[str, Any], where: str) -> None:
         for key, entry in info.items():
             parts = [raw.pop(part) for part in entry["slices"]]
             raw[key] = np.concatenate([as_array(p, f"{where}[{key!r}]")[0] for p in parts]).reshape(
-                entry["OriginShape"])
+                entry["OriginShape"]
+            )
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{where}[{_BIG_ARRAYS!r}] does not describe the file's slices: {exc}") from None
 
@@ -116,13 +133,15 @@ def read_params(path: Path | IO[bytes]) -> tuple[dict[str, np.ndarray], dict[str
     where = describe_path(path)
     raw = _unpickle.load(path)
     if not isinstance(raw, dict):
-        raise ValueError(f"{where}: expected the dict paddle.save writes for layer.state_dict(), "
-                         f"got a {type(raw).__name__}")
+        raise ValueError(
+            f"{where}: expected the dict paddle.save writes for layer.state_dict(), got a {type(raw).__name__}"
+        )
     raw = dict(raw)
     join_big_arrays(raw, where)
     table = raw.pop(NAME_TABLE, None)
-    if table is not None and not (isinstance(table, dict)
-                                  and all(isinstance(k, str) and isinstance(v, str) for k, v in table.items())):
+    if table is not None and not (
+        isinstance(table, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in table.items())
+    ):
         raise ValueError(f"{where}[{NAME_TABLE!r}] is not a table of names")
     arrays: dict[str, np.ndarray] = {}
     names: dict[str, str] = {}
@@ -135,8 +154,9 @@ def read_params(path: Path | IO[bytes]) -> tuple[dict[str, np.ndarray], dict[str
     return arrays, names, where
 
 
-def model_values(model: torch.nn.Module, arrays: Mapping[str, np.ndarray], layouts: Mapping[str, Layout],
-                  where: str) -> dict[str, torch.Tensor]:
+def model_values(
+    model: torch.nn.Module, arrays: Mapping[str, np.ndarray], layouts: Mapping[str, Layout], where: str
+) -> dict[str, torch.Tensor]:
     """The model's new state, checked: keys equal, shapes equal in Paddle's layout."""
     target = model.state_dict()
     missing = [key for key in target if key not in arrays]
@@ -148,7 +168,9 @@ def model_values(model: torch.nn.Module, arrays: Mapping[str, np.ndarray], layou
         layout, array = layouts[key], arrays[key]
         if tuple(array.shape) != layout.paddle_shape:
             note = " (the weight of a torch.nn.Linear, [out, in], is [in, out] in Paddle)" if layout.transposed else ""
-            raise ValueError(f"{where}[{key!r}] has shape {list(array.shape)}, the model's {key!r} needs "
-                             f"{list(layout.paddle_shape)} in Paddle's layout{note}")
+            raise ValueError(
+                f"{where}[{key!r}] has shape {list(array.shape)}, the model's {key!r} needs "
+                f"{list(layout.paddle_shape)} in Paddle's layout{note}"
+            )
         values[key] = from_paddle_array(array, layout.transposed, tensor.dtype, tensor.device)
     return values

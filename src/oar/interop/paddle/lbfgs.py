@@ -1,5 +1,6 @@
 """LBFGS's flat state to and from Paddle's ``{'state': {...}}`` (flat vectors permuted segment
 by segment where a Linear weight is transposed)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -16,12 +17,12 @@ __all__ = ["lbfgs_from_paddle", "lbfgs_to_paddle"]
 
 _LBFGS_FLAT = ("d", "prev_flat_grad")
 _LBFGS_FLAT_LISTS = ("old_yk", "old_sk")
-_LBFGS_KEYS = frozenset(("func_evals", "n_iter", "d", "alpha", "old_yk", "old_sk", "ro", "H_diag",
-                         "prev_flat_grad", "prev_loss", "al"))
+_LBFGS_KEYS = frozenset(
+    ("func_evals", "n_iter", "d", "alpha", "old_yk", "old_sk", "ro", "H_diag", "prev_flat_grad", "prev_loss", "al")
+)
 
 
-def _lbfgs_segments(model: torch.nn.Module, optimizer: LBFGS,
-                    layouts: Mapping[str, Layout]) -> list[Layout]:
+def _lbfgs_segments(model: torch.nn.Module, optimizer: LBFGS, layouts: Mapping[str, Layout]) -> list[Layout]:
     """The layouts of LBFGS's optimized params (the last group's), in order."""
     owned = {id(o.param): o.layout for o in optimizer_params(model, optimizer, layouts)}
     return [owned[id(p)] for p in optimizer.param_groups[-1]["params"]]
@@ -31,12 +32,13 @@ def _permute_flat(vector: torch.Tensor, segments: list[Layout], to_paddle: bool,
     """A flat LBFGS vector from one framework's layout to the other's (Linear segments transposed)."""
     total = sum(int(np.prod(s.shape)) for s in segments)
     if tuple(vector.shape) != (total,):
-        raise ValueError(f"{where} has shape {list(vector.shape)}, expected [{total}] (the optimized "
-                         "parameters' elements)")
+        raise ValueError(
+            f"{where} has shape {list(vector.shape)}, expected [{total}] (the optimized parameters' elements)"
+        )
     parts, offset = [], 0
     for s in segments:
         n = int(np.prod(s.shape))
-        part = vector[offset:offset + n]
+        part = vector[offset : offset + n]
         if s.transposed:
             part = part.reshape(s.shape if to_paddle else s.paddle_shape).transpose(0, 1).reshape(-1)
         parts.append(part)
@@ -44,17 +46,22 @@ def _permute_flat(vector: torch.Tensor, segments: list[Layout], to_paddle: bool,
     return torch.cat(parts) if parts else vector.clone()
 
 
-def lbfgs_from_paddle(model: torch.nn.Module, optimizer: LBFGS, raw: Any, layouts: Mapping[str, Layout],
-                       where: str) -> dict[str, Any]:
+def lbfgs_from_paddle(
+    model: torch.nn.Module, optimizer: LBFGS, raw: Any, layouts: Mapping[str, Layout], where: str
+) -> dict[str, Any]:
     state = raw.get("state") if isinstance(raw, dict) else None
     extra = sorted(set(raw) - {"state", NAME_TABLE}) if isinstance(raw, dict) else []
     if not isinstance(state, dict) or extra:
-        raise ValueError(f"{where}: expected Paddle's LBFGS state {{'state': {{...}}}}, got "
-                         f"{sorted(raw) if isinstance(raw, dict) else type(raw).__name__}")
+        raise ValueError(
+            f"{where}: expected Paddle's LBFGS state {{'state': {{...}}}}, got "
+            f"{sorted(raw) if isinstance(raw, dict) else type(raw).__name__}"
+        )
     unknown = sorted(set(state) - _LBFGS_KEYS)
     if unknown:
-        raise ValueError(f"{where}['state'] has keys {unknown} that LBFGS does not keep "
-                         f"(it keeps {sorted(_LBFGS_KEYS)}): not an LBFGS checkpoint?")
+        raise ValueError(
+            f"{where}['state'] has keys {unknown} that LBFGS does not keep "
+            f"(it keeps {sorted(_LBFGS_KEYS)}): not an LBFGS checkpoint?"
+        )
     segments = _lbfgs_segments(model, optimizer, layouts)
 
     def tensor(value: Any, at: str, flat: bool) -> Any:
@@ -97,5 +104,3 @@ def lbfgs_to_paddle(model: torch.nn.Module, optimizer: LBFGS, layouts: Mapping[s
         else:
             out[key] = convert(value, key, key in _LBFGS_FLAT)
     return {"state": out}
-
-

@@ -1,5 +1,6 @@
 """Paddle's internal param names (``linear_0.w_0``) for the layers of a torch model, as a fresh
 Paddle process names the same layers."""
+
 from __future__ import annotations
 
 import torch
@@ -74,9 +75,9 @@ def paddle_param_names(model: torch.nn.Module) -> dict[str, str]:
     names, unnamed = derived_names(model)
     if unnamed:
         key, kind = next(iter(unnamed.items()))
-        raise ValueError(f"no Paddle name is known for {key!r} (a parameter or buffer of {kind}); pass "
-                         "param_names={structured name: Paddle name} (from Paddle: "
-                         "{k: v.name for k, v in layer.state_dict().items()})")
+        raise ValueError(
+            f"no Paddle name is known for {key!r} (a parameter or buffer of {kind}); pass "
+            "param_names={structured name: Paddle name} (from Paddle: "
+            "{k: v.name for k, v in layer.state_dict().items()})"
+        )
     return names
-
-
