@@ -12,12 +12,12 @@ TORCH ?= torch==2.13.0
 ISA_MARCH ?= $(if $(filter x86_64,$(shell uname -m)),x86-64,native)
 ISA_TESTS ?= tests/test_engine.py tests/test_optimizer.py tests/test_parity.py
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench docs
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 setup: $(BIN)/python
-	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)" -e '.[demo,test,integrations]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)" -e '.[demo,test,integrations,docs]'
 
 demo: setup
 	$(BIN)/oar demo
@@ -31,3 +31,7 @@ test: setup
 
 bench: setup
 	$(BIN)/oar bench
+
+# the documentation site in site/ (mkdocs.yml); warnings are errors
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -251,3 +251,30 @@ def test_load_peer_class_falls_back_to_the_module_file(tmp_path, monkeypatch):
         algorithms.load_peer_class("nosuchpkg.optim.lamb:Lamb")
     with pytest.raises(ImportError, match="nosuchpkg:Lamb: ModuleNotFoundError"):
         algorithms.load_peer_class("nosuchpkg:Lamb")
+
+
+def test_fsdp_tiny_run(capsys):
+    """``oar bench --fsdp 2`` at a tiny scale: 2 gloo ranks, every table optimizer that runs
+    under FSDP and torch's fused and foreach Adam, each rank's finite positive median and its
+    ratio to torch's fused Adam; an optimizer that cannot run under FSDP is named, not timed."""
+    pytest.importorskip("torch.distributed")
+    from oar.bench import fsdp
+
+    rc = bench.main(["--fsdp", "2", "--scale", "0.01", "--repeats", "2", "--warmup", "0"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "2 gloo ranks" in printed
+    lines = printed.splitlines()
+    wanted = [fsdp.REFERENCE, "torch.Adam(foreach=True)"] + [
+        f"oar.{a.name}" for a in algorithms.algorithms() if a.rule is not None and not a.full_batch]
+    for name in wanted:
+        row = next(line for line in lines if line.startswith(name + " "))
+        if "does not run under FSDP" in row:
+            continue
+        cells = row[len(name):].split()
+        ms = [float(c) for c in cells[0::2]]
+        ratios = [float(c.rstrip("x")) for c in cells[1::2]]
+        assert len(ms) == 2 and all(math.isfinite(v) and v > 0 for v in ms + ratios), row
+    ref = next(line for line in lines if line.startswith(fsdp.REFERENCE))
+    assert ref.split()[-1] == "1.00x"
+    assert bench.main(["--fsdp", "1"]) == 2

@@ -27,6 +27,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
+from .engine import sharded as _sharded
 from .validate import AssertionTypeError, AssertionValueError, number
 
 __all__ = [
@@ -204,25 +205,66 @@ class ClipGradByValue(ClipGradBase):
         return torch.clamp(g, low, high)
 
     def _clip(self, params_grads):
-        return [
-            (p, g) if g is None or _skip(p) else (p, self._clip_one(g))
-            for p, g in params_grads
-        ]
+        pairs = list(params_grads)
+        sharded = [g for p, g in pairs if g is not None and not _skip(p) and _sharded.is_sharded(g)]
+        sums = _sharded_sums(sharded) if sharded else {}
+        out = []
+        for p, g in pairs:
+            if g is None or _skip(p):
+                out.append((p, g))
+            elif id(g) in sums:  # a DTensor grad: its norm from the ranks' partial sums
+                local = g.to_local()
+                scale = _by_norm_scaling(local, self._max_norm, sums[id(g)]).to(local.dtype)
+                out.append((p, _like_sharded(g, local * scale)))
+            else:
+                out.append((p, self._clip_one(g)))
+        return out
+
+
+def _sharded_sums(grads: Sequence[torch.Tensor]) -> dict:
+    """Each DTensor grad's sum of squares over the whole tensor (by ``id``), in the dtype of its
+    clip norm (float32 for float16/bfloat16): local sums, added over the ranks with one
+    ``all_reduce`` of one float64 tensor per process group (:mod:`oar.engine.sharded`)."""
+    local: list[torch.Tensor] = []
+    by_group: dict = {}
+    for i, g in enumerate(grads):
+        v = g.to_local()
+        x = v.float() if v.dtype in _LOW_PRECISION else v
+        local.append(torch.sum(x * x).to(torch.float64))
+        group = _sharded.reduction_group(g)
+        if group is not None:
+            by_group.setdefault(group, []).append(i)
+    for group, idx in by_group.items():
+        stacked = torch.stack([local[i] for i in idx])
+        _sharded.all_reduce_sum(stacked, group)
+        for row, i in zip(stacked, idx):
+            local[i] = row
+    return {id(g): s.to(torch.float32 if g.dtype in _LOW_PRECISION else g.dtype) for g, s in zip(grads, local)}
+
+
+def _like_sharded(like: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+    """A DTensor of ``like``'s mesh, placements and shape holding ``local``."""
+    return type(like).from_local(local, like.device_mesh, like.placements, shape=like.shape,
+                                 stride=like.stride(), run_check=False)
 
 
 # --------------------------------------------------------------------------------------------------
 # ClipGradByNorm
 # --------------------------------------------------------------------------------------------------
-def _by_norm_scaling(values: torch.Tensor, max_norm: float) -> torch.Tensor:
+def _by_norm_scaling(values: torch.Tensor, max_norm: float,
+                     sum_sq: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Paddle's ``clip_by_norm`` kernel scale factor, as a 0-d tensor in the compute dtype.
 
     ``n = sqrt(sum(x^2))``; ``t = (n <= max_norm)``; ``eps = 1e-6 if n <= 1e-30 else 0``;
     ``scaling = t + (1 - t) * max_norm / (n + eps)``; computed in float32 for fp16/bf16 grads,
-    otherwise in the grad dtype.
+    otherwise in the grad dtype. ``sum_sq`` (0-d tensor, optional): ``sum(x^2)`` already
+    computed (a sharded grad's, added over its ranks).
     """
     dtype = torch.float32 if values.dtype in _LOW_PRECISION else values.dtype
-    x = values.to(dtype)
-    n = torch.sqrt(torch.sum(x * x))
+    if sum_sq is None:
+        x = values.to(dtype)
+        sum_sq = torch.sum(x * x)
+    n = torch.sqrt(sum_sq.to(dtype))
     t = (n <= max_norm).to(dtype)
     eps = (n <= 1e-30).to(dtype) * 1e-6
     return t + (1.0 - t) * max_norm / (n + eps)
@@ -285,10 +327,47 @@ class ClipGradByNorm(ClipGradBase):
         return g * _by_norm_scaling(g, self._max_norm).to(g.dtype)
 
     def _clip(self, params_grads):
-        return [
-            (p, g) if g is None or _skip(p) else (p, self._clip_one(g))
-            for p, g in params_grads
-        ]
+        pairs = list(params_grads)
+        sharded = [g for p, g in pairs if g is not None and not _skip(p) and _sharded.is_sharded(g)]
+        sums = _sharded_sums(sharded) if sharded else {}
+        out = []
+        for p, g in pairs:
+            if g is None or _skip(p):
+                out.append((p, g))
+            elif id(g) in sums:  # a DTensor grad: its norm from the ranks' partial sums
+                local = g.to_local()
+                scale = _by_norm_scaling(local, self._max_norm, sums[id(g)]).to(local.dtype)
+                out.append((p, _like_sharded(g, local * scale)))
+            else:
+                out.append((p, self._clip_one(g)))
+        return out
+
+
+def _sharded_sums(grads: Sequence[torch.Tensor]) -> dict:
+    """Each DTensor grad's sum of squares over the whole tensor (by ``id``), in the dtype of its
+    clip norm (float32 for float16/bfloat16): local sums, added over the ranks with one
+    ``all_reduce`` of one float64 tensor per process group (:mod:`oar.engine.sharded`)."""
+    local: list[torch.Tensor] = []
+    by_group: dict = {}
+    for i, g in enumerate(grads):
+        v = g.to_local()
+        x = v.float() if v.dtype in _LOW_PRECISION else v
+        local.append(torch.sum(x * x).to(torch.float64))
+        group = _sharded.reduction_group(g)
+        if group is not None:
+            by_group.setdefault(group, []).append(i)
+    for group, idx in by_group.items():
+        stacked = torch.stack([local[i] for i in idx])
+        _sharded.all_reduce_sum(stacked, group)
+        for row, i in zip(stacked, idx):
+            local[i] = row
+    return {id(g): s.to(torch.float32 if g.dtype in _LOW_PRECISION else g.dtype) for g, s in zip(grads, local)}
+
+
+def _like_sharded(like: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+    """A DTensor of ``like``'s mesh, placements and shape holding ``local``."""
+    return type(like).from_local(local, like.device_mesh, like.placements, shape=like.shape,
+                                 stride=like.stride(), run_check=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -375,8 +454,17 @@ class ClipGradByGlobalNorm(ClipGradBase):
     def _global_norm(self, params_grads) -> Optional[torch.Tensor]:
         low, f32, f64 = [], [], []
         device = None
-        for p, g in params_grads:
-            if g is None or _skip(p):
+        pairs = [(p, g) for p, g in params_grads if g is not None and not _skip(p)]
+        sharded = [g for _, g in pairs if _sharded.is_sharded(g)]
+        if sharded:  # DTensor grads: one all-reduce of their local sums (oar.engine.sharded)
+            sums = _sharded_sums(sharded)
+            for g in sharded:
+                s = sums[id(g)]
+                (low if g.dtype in _LOW_PRECISION else f32 if g.dtype == torch.float32 else f64).append(
+                    s.to(g.dtype) if g.dtype in _LOW_PRECISION else s)
+                device = s.device if device is None else device
+        for p, g in pairs:
+            if _sharded.is_sharded(g):
                 continue
             v = g.coalesce().values() if g.layout == torch.sparse_coo else g
             if device is None:
@@ -424,7 +512,10 @@ class ClipGradByGlobalNorm(ClipGradBase):
                 out.append((p, g))
                 continue
             s = scale.to(device=g.device, dtype=g.dtype)
-            if g.layout == torch.strided and g.dim() > 0:
+            if _sharded.is_sharded(g):  # scaled in place through its local shard
+                g.to_local().mul_(s)
+                out.append((p, g))
+            elif g.layout == torch.strided and g.dim() > 0:
                 g.mul_(s)
                 out.append((p, g))
             else:

@@ -7,6 +7,7 @@ import torch
 
 from .algorithms import Algorithm, Peer, Traffic, load_peer_class, register
 from .engine import fused as _fused
+from .engine import sharded as _sharded
 from .optimizer import Optimizer
 from .precision import as_float
 from .validate import function, not_set, number
@@ -50,6 +51,37 @@ def lamb_update(param, grad, state, *, lr, beta1, beta2, epsilon, weight_decay, 
     b2p.mul_(beta2)
 
 
+def _lamb_r(param, grad, state, beta1, beta2, epsilon, weight_decay):
+    """Pass 1's moments (updated in place) and the update direction r of ``lamb_update``."""
+    m, v = state["moment1"], state["moment2"]
+    b1p, b2p = state["beta1_pow_acc"], state["beta2_pow_acc"]
+    m.mul_(beta1).add_(grad * (1 - beta1))
+    v.mul_(beta2).add_(grad * (1 - beta2) * grad)
+    return ((m / (1 - b1p)) / ((v / (1 - b2p)).sqrt() + epsilon) + weight_decay * param).view_as(param)
+
+
+def lamb_partial_sums(param, grad, state, *, lr, beta1, beta2, epsilon, weight_decay, always_adapt=False):
+    """Pass 1 of ``lamb_update`` on a shard of the param (:mod:`oar.engine.sharded`): updates
+    the moments and returns the shard's float64 sums of p² and r², and r for pass 2."""
+    r = _lamb_r(param, grad, state, beta1, beta2, epsilon, weight_decay)
+    p64, r64 = param.double(), r.double()
+    return torch.stack([torch.sum(p64 * p64), torch.sum(r64 * r64)]), r
+
+
+def lamb_finish(param, grad, state, sums, r, *, lr, beta1, beta2, epsilon, weight_decay, always_adapt=False):
+    """Pass 2 of ``lamb_update``: ``sums`` are the whole param's sums of p² and r² (added over
+    every rank), ``r`` pass 1's update direction."""
+    norms = sums.sqrt().to(param.dtype)
+    p_norm, r_norm = norms[0], norms[1]
+    adapt = (p_norm > 0) & (r_norm > 0)
+    if not always_adapt:
+        adapt = adapt & (torch.as_tensor(weight_decay) > 0)
+    ratio = torch.where(adapt, p_norm / r_norm, torch.ones_like(p_norm))
+    param.sub_(r * (lr * ratio))
+    state["beta1_pow_acc"].mul_(beta1)
+    state["beta2_pow_acc"].mul_(beta2)
+
+
 class Lamb(Optimizer):
     """LAMB with Paddle's semantics (``paddle.optimizer.Lamb``, Paddle 3.3.1).
 
@@ -82,6 +114,19 @@ class Lamb(Optimizer):
             ``AssertionError``, also a ``TypeError``).
         NotImplementedError: at ``step()``, a sparse gradient of a float16/bfloat16 param with
             ``multi_precision=True`` (Paddle's message).
+
+    Examples:
+        Paddle's style, then torch's (params first); the state each param keeps:
+
+        >>> import torch, oar
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = oar.Lamb(learning_rate=0.01, parameters=model.parameters())
+        >>> model(torch.ones(2, 4)).pow(2).mean().backward()
+        >>> opt.step()
+        >>> opt.clear_grad()
+        >>> sorted(opt.state[model.weight])
+        ['beta1_pow_acc', 'beta2_pow_acc', 'moment1', 'moment2']
+        >>> opt = oar.Lamb(model.parameters(), learning_rate=0.01)
     """
 
     _torch_kwarg_hints = {"weight_decay": "lamb_weight_decay (Lamb has no coupled weight_decay argument)"}
@@ -168,6 +213,10 @@ def _fused_hypers(hyper):
 
 _fused.register(lamb_update, _fused.Kernel("lamb.c", ("moment1", "moment2"),
                                            ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))
+
+# The trust ratio needs the norms of the whole p and r: sharded params take two passes around
+# one all-reduce of the partial sums of squares (oar.engine.sharded).
+_sharded.register_reduction(lamb_update, _sharded.Reduction(2, lamb_partial_sums, lamb_finish))
 
 
 register(Algorithm(

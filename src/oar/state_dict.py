@@ -13,6 +13,15 @@ weights_only=True)`` reads it back. Regularizers and clips are stored as small d
 holding callables (Lamb's ``exclude_from_weight_decay_fn``) are not saved. Entries of
 ``opt.state`` not tied to a param (``opt.state['note'] = ...``, e.g. by a state-dict hook) are
 saved and loaded under their own key, as they are, as torch does; their keys cannot be ints.
+
+Distributed checkpoints (``torch.distributed.checkpoint.state_dict``): its
+``get_optimizer_state_dict`` keeps only ``'state'`` and ``'param_groups'``, with every param index
+replaced by the param's fully qualified name (a str, ``'0.weight'``), and its
+``set_optimizer_state_dict`` hands ``load_state_dict`` that layout back. :func:`unpack` therefore
+also takes str param keys (matched by position, as torch's ``Optimizer.load_state_dict`` does) and,
+for such a dict only, loads without ``'LR_Scheduler'``: the scheduler keeps its state, which the
+caller saves and restores beside the optimizer's (``scheduler.state_dict()`` in the same
+checkpoint), as torch's schedulers are. See docs/distributed.md.
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ import math
 import numbers
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
@@ -36,7 +45,7 @@ from .validate import check_lr, number, show
 if TYPE_CHECKING:
     from .optimizer import Optimizer
 
-__all__ = ["pack", "unpack", "Unpacked", "unpack_lbfgs", "unpack_skipped_steps"]
+__all__ = ["Unpacked", "pack", "unpack", "unpack_lbfgs", "unpack_skipped_steps"]
 
 # How a group value is stored and restored, by key.
 _TO_STATE: dict[str, Callable[[Any], Any]] = {"weight_decay": regularizer_to_state, "grad_clip": clip_to_state}
@@ -130,10 +139,11 @@ def unpack(opt: Optimizer, state_dict: Any) -> Unpacked:
     if len(saved_groups) != len(opt.param_groups):
         raise ValueError(
             f"state_dict['param_groups'] has {len(saved_groups)} groups, this optimizer has {len(opt.param_groups)}")
-    params: dict[int, tuple[torch.Tensor, int]] = {}
+    params: dict[int | str, tuple[torch.Tensor, int]] = {}
     groups = []
     for k, (saved, group) in enumerate(zip(saved_groups, opt.param_groups, strict=True)):
         indices = _group_indices(k, saved, group, params)
+        _check_key_kinds(k, indices, next(iter(params), indices[0] if indices else None))
         params.update((index, (p, k)) for index, p in zip(indices, group["params"], strict=True))
         groups.append(_unpack_group(opt, k, saved, group))
     scalars: dict[tuple[int, torch.dtype], frozenset[str]] = {}  # one-element states, per group and dtype
@@ -151,9 +161,12 @@ def unpack(opt: Optimizer, state_dict: Any) -> Unpacked:
     scheduler = opt._scheduler()
     loaded_scheduler, learning_rate = None, None
     if scheduler is not None:
-        if "LR_Scheduler" not in state_dict:
+        if "LR_Scheduler" not in state_dict and any(isinstance(key, str) for key in params):
+            base = opt._base_lr()  # torch.distributed.checkpoint's layout: the caller restores the scheduler
+        elif "LR_Scheduler" not in state_dict:
             raise AssertionError("LR_Scheduler state must be included in the state dict except LambdaDecay")
-        loaded_scheduler, base = _unpack_scheduler(scheduler, state_dict["LR_Scheduler"])
+        else:
+            loaded_scheduler, base = _unpack_scheduler(scheduler, state_dict["LR_Scheduler"])
     else:
         learning_rate = state_dict.get("learning_rate")
         if learning_rate is not None:
@@ -261,9 +274,10 @@ def _finite(value: Any) -> bool:
     return isinstance(value, numbers.Integral) or math.isfinite(value)
 
 
-def _group_indices(k: int, saved: Any, group: dict[str, Any], seen: Mapping[int, Any]) -> list[int]:
-    """The param indices of saved group ``k``: a list of ints, as many as ``group`` has params,
-    none already ``seen`` in an earlier group.
+def _group_indices(k: int, saved: Any, group: dict[str, Any], seen: Mapping[int | str, Any]) -> list[int | str]:
+    """The param keys of saved group ``k``: a list of ints (``state_dict()``'s indices) or strs
+    (the params' names, as ``torch.distributed.checkpoint.state_dict`` writes them), as many as
+    ``group`` has params, none already ``seen`` in an earlier group.
 
     Raises:
         ValueError: otherwise, naming the group.
@@ -276,14 +290,33 @@ def _group_indices(k: int, saved: Any, group: dict[str, Any], seen: Mapping[int,
         raise ValueError(f"{where}['params'] must be a list of param indices, got {_kind(indices)}")
     if len(indices) != len(group["params"]):
         raise ValueError(f"{where} has {len(indices)} params, this optimizer's group has {len(group['params'])}")
-    found: set[int] = set()
+    found: list[int | str] = []
     for index in indices:
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
-            raise ValueError(f"{where}['params'] holds {_kind(index)}, not a param index (an int)")
-        if index in seen or index in found:
-            raise ValueError(f"{where}['params']: the param index {index} appears twice")
-        found.add(int(index))
-    return [int(index) for index in indices]
+        if isinstance(index, bool) or not isinstance(index, (numbers.Integral, str)):
+            raise ValueError(f"{where}['params'] holds {_kind(index)}, not a param index (an int) "
+                             "or name (a str)")
+        key = index if isinstance(index, str) else int(index)
+        if key in seen or key in found:
+            raise ValueError(f"{where}['params']: the param index {index!r} appears twice")
+        found.append(key)
+    return found
+
+
+def _check_key_kinds(k: int, indices: Sequence[int | str], first: int | str | None) -> None:
+    """Every param key of the dict of one kind, that of ``first`` (the first key seen): all
+    indices (ints, ``state_dict()``) or all names (strs, ``torch.distributed.checkpoint``).
+
+    Raises:
+        ValueError: a key of saved group ``k`` of the other kind, named.
+    """
+    named = isinstance(first, str)
+    for key in indices:
+        if isinstance(key, str) != named:
+            raise ValueError(
+                f"state_dict['param_groups'][{k}]['params'] holds {_kind(key)}, but the first param key is "
+                f"{_kind(first)}: a state dict numbers every param "
+                "(ints, as state_dict() writes) or names every param (strs, as "
+                "torch.distributed.checkpoint's get_optimizer_state_dict writes)")
 
 
 def _group_value(opt: Optimizer, key: str, value: Any, group: dict[str, Any]) -> Any:
@@ -389,9 +422,41 @@ def _accumulator(where: str, value: Any, ref: torch.Tensor, device: torch.device
             raise ValueError(f"{where} has dtype {value.dtype}, expected an integer tensor ({ref.dtype}: a count)")
         if bool((value < 0).any()):
             raise ValueError(f"{where} holds {show(value.detach().cpu().reshape(-1).tolist())}, expected a count >= 0")
+    dtensor = _dtensor_class()
+    if dtensor is not None and isinstance(ref, dtensor):
+        return _sharded_accumulator(value.detach(), ref, dtensor)
+    if dtensor is not None and isinstance(value, dtensor):
+        value = cast(Any, value).full_tensor()  # a sharded state loaded into an optimizer of whole params
     out = torch.empty_strided(shape, ref.stride(), dtype=ref.dtype, device=device)
     out.copy_(value.detach())
     return out
+
+
+def _dtensor_class() -> type | None:
+    """``torch.distributed.tensor.DTensor``, or None in a torch built without distributed."""
+    try:
+        from torch.distributed.tensor import DTensor
+    except (ImportError, RuntimeError):  # pragma: no cover - torch without distributed
+        return None
+    return DTensor
+
+
+def _sharded_accumulator(value: torch.Tensor, ref: Any, dtensor: type) -> torch.Tensor:
+    """The accumulator of a sharded param (FSDP2: ``ref`` is a DTensor on the meta device, with
+    the param's mesh and placements): a DTensor laid out as ``ref``, of ``ref``'s dtype, a copy.
+
+    ``value`` is a DTensor as ``torch.distributed.checkpoint`` loads it (same layout, or
+    redistributed when its placements differ), or a whole tensor that every rank holds (a
+    plain ``state_dict()`` of an unsharded run), which each rank slices without communication.
+    """
+    if isinstance(value, dtensor):
+        if value.placements != ref.placements:  # type: ignore[attr-defined]
+            value = value.redistribute(ref.device_mesh, ref.placements)  # type: ignore[attr-defined]
+    else:
+        from torch.distributed.tensor import distribute_tensor
+
+        value = distribute_tensor(value, ref.device_mesh, ref.placements, src_data_rank=None)
+    return value.to(dtype=ref.dtype, copy=True)
 
 
 def _schedulers(scheduler: LRScheduler) -> Iterator[LRScheduler]:

@@ -75,6 +75,7 @@ from .clip import ClipGradBase, ClipGradByGlobalNorm
 from .clip import _check_grad as _check_clip_grad
 from .clip import _skip as _clip_skips
 from .engine import fused as _fused
+from .engine import sharded as _sharded
 from .engine.common import PLAIN
 from .params import real_view
 from .regularizer import WeightDecayRegularizer
@@ -325,7 +326,20 @@ def _state_error(opt: Optimizer, index: int, group: dict[str, Any], param: torch
 def _values(grad: torch.Tensor) -> torch.Tensor:
     """The elements of ``grad`` (a sparse COO grad's stored values: a non-finite entry stays
     non-finite when duplicates are summed)."""
+    if _sharded.is_sharded(grad):  # a DTensor: this rank's shard (the ranks agree below)
+        return grad.to_local()
     return grad._values() if grad.is_sparse else grad
+
+
+def _agree(bad: bool, meshes: Sequence[Any]) -> bool:
+    """Whether any rank of ``meshes`` (the device meshes of the step's DTensor grads) found a
+    non-finite grad: this rank's ``bad``, maxed over every dimension of each mesh (one
+    ``all_reduce`` for a 1-D mesh), so that every rank takes the same decision."""
+    flag = torch.tensor([1.0 if bad else 0.0])
+    for mesh in meshes:
+        for dim in range(mesh.ndim):
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX, group=mesh.get_group(dim))
+    return bool(flag[0] > 0)
 
 
 def _is_finite(grad: torch.Tensor) -> bool:
@@ -349,6 +363,12 @@ def find_nonfinite(prepared: Sequence[Prepared]) -> tuple[Prepared, torch.Tensor
     bucket. Only when a check fails are the grads looked at one by one to name the first (a
     finite norm proves its grads finite; a non-finite one may be a sum of squares that
     overflowed, and the step is then not skipped).
+
+    DTensor grads (FSDP2) are checked on this rank's shards and every rank takes the same
+    decision: the flag of those outside a global-norm clip is maxed over the ranks (one
+    ``all_reduce`` per mesh dimension); those under a global-norm clip need no collective of
+    their own, their norm being summed over the ranks already (a non-finite global norm over
+    sharded grads skips the step on every rank, an overflowed sum of squares included).
     """
     norms: list[torch.Tensor] = []
     loose: dict[tuple[torch.dtype, torch.device], list[torch.Tensor]] = {}
@@ -360,10 +380,16 @@ def find_nonfinite(prepared: Sequence[Prepared]) -> tuple[Prepared, torch.Tensor
                 norms.append(item.norm.reshape(1))
             rest = [(p, g) for p, g in item.pairs if _clip_skips(p)]
         for _, g in rest:
-            values = _values(g)
-            loose.setdefault((values.dtype, values.device), []).append(values)
+            loose.setdefault((g.dtype, g.device), []).append(g)
     suspect = False
-    for (dtype, _), tensors in loose.items():
+    # DTensor grads outside a global-norm clip: this rank's flag is maxed over the ranks (one
+    # all-reduce per mesh dimension). Those under a global-norm clip need none: their norm is
+    # summed over the ranks already (the flag is folded into the clip's all-reduce).
+    meshes = list({id(v.device_mesh): v.device_mesh for vs in loose.values() for v in vs
+                   if _sharded.is_sharded(v)}.values())
+    sharded = any(_sharded.is_sharded(g) for item in prepared for _, g in item.pairs)
+    for (dtype, _), grads in loose.items():
+        tensors = [_values(g) for g in grads]
         fast = [t for t in tensors if _kernel_ok(t)]
         if fast:
             found = _fused.nonfinite(fast, wait=False)
@@ -373,12 +399,20 @@ def find_nonfinite(prepared: Sequence[Prepared]) -> tuple[Prepared, torch.Tensor
         if tensors:
             out = torch.float32 if dtype in _LOW_PRECISION else None
             norms.append(torch.stack(torch._foreach_norm(tensors, 2, dtype=out)))
-    if not suspect and all(bool(torch.isfinite(n).all()) for n in norms):
+    bad = suspect or not all(bool(torch.isfinite(n).all()) for n in norms)
+    if meshes:
+        bad = _agree(bad, meshes)
+    if not bad:
         return None
     for item in prepared:
         for p, g in item.pairs:
             if not _is_finite(g):
                 return item, p
+    if sharded:  # found on another rank: name this rank's first sharded param
+        for item in prepared:
+            for p, g in item.pairs:
+                if _sharded.is_sharded(g):
+                    return item, p
     return None  # a sum of squares overflowed: every element is finite
 
 

@@ -14,7 +14,7 @@ import torch
 from .lr import LRScheduler
 from .params import looks_like_parameters, params_type_error
 
-__all__ = ["accept_torch_convention", "zero_defaults", "same_lr"]
+__all__ = ["accept_torch_convention", "same_lr", "zero_defaults"]
 
 # torch.optim keyword names and the Paddle name oar uses instead.
 _TORCH_KWARGS = {
@@ -42,21 +42,52 @@ def zero_defaults() -> dict[str, Any]:
     group is kept. The two are told apart by who calls: only inside ZeRO is a group's
     ``learning_rate`` equal to the constructor's taken as the copy (a multiplier equal to the base
     lr itself cannot be given through ZeRO; give the base lr as a scheduler, or another value).
-    Groups ZeRO adds later (``add_param_group``) are read the same way."""
+    Groups ZeRO adds later (``add_param_group``) are read the same way.
+
+    The ZeRO also gets (once) a step pre-hook that keeps an oar scheduler's lr in force through
+    ZeRO's copies of the group settings (:func:`_follow_scheduler`), and state-dict hooks that
+    store its groups' regularizers and clips as oar's state dicts do, as plain data
+    (:func:`_plain_zero_groups`, :func:`_restore_zero_groups`), so that the consolidated
+    ``state_dict()`` loads with ``torch.load(..., weights_only=True)`` and into a plain oar
+    optimizer as well as into a ZeRO."""
     frame = sys._getframe(1)
     for _ in range(12):  # ZeRO -> subclass __init__ -> torch-convention wrapper -> here
         if frame is None:
             break
         if frame.f_code.co_name == "_init_local_optimizer":
-            owner = frame.f_locals.get("self")
+            owner: Any = frame.f_locals.get("self")
             zero = _zero_class()
             if zero is not None and isinstance(owner, zero):
+                if not getattr(owner, "_oar_follows_scheduler", False):
+                    owner.register_step_pre_hook(_follow_scheduler)
+                    owner.register_state_dict_post_hook(_plain_zero_groups)
+                    owner.register_load_state_dict_pre_hook(_restore_zero_groups)
+                    owner._oar_follows_scheduler = True
                 return dict(owner.defaults)
         frame = frame.f_back
     return {}
 
 
-def _zero_class() -> type | None:
+def _follow_scheduler(zero: Any, args: Any, kwargs: Any) -> None:
+    """ZeRO's step pre-hook: when its oar optimizer's base lr is an ``oar.lr`` scheduler, copy
+    that optimizer's group lrs (the scheduler's value times each group's multiplier, set when
+    the scheduler steps) into ZeRO's own groups.
+
+    ``ZeroRedundancyOptimizer.step`` first copies every setting of its own groups into the local
+    optimizer's, so without this the lr of the step before the scheduler's last ``step()``
+    would be used (ZeRO's groups only learn the local lrs after a step). ZeRO's groups and the
+    local optimizer's correspond one to one, in order (each rank's optimizer holds its share of
+    every group). With a float base lr nothing is copied: a torch scheduler driving the ZeRO's
+    groups keeps working."""
+    local = getattr(zero, "optim", None)
+    if local is None or getattr(local, "_scheduler", lambda: None)() is None:
+        return
+    local._refresh_lr()
+    for outer, inner in zip(zero.param_groups, local.param_groups, strict=True):
+        outer["lr"] = inner["lr"]
+
+
+def _zero_class() -> type[Any] | None:
     try:
         from torch.distributed.optim import ZeroRedundancyOptimizer
     except (ImportError, RuntimeError):  # torch built without distributed
@@ -107,3 +138,38 @@ def accept_torch_convention(init: Callable) -> Callable:
 
     wrapper._oar_wrapped = True
     return wrapper
+
+
+def _plain_zero_groups(zero: Any, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """ZeRO's state-dict post-hook: its param groups (torch's ``Optimizer.state_dict`` of the
+    ZeRO's own groups, values as they are) in oar's plain form: ``weight_decay`` and
+    ``grad_clip`` as small dicts (:mod:`oar.state_dict`), callables (Lamb's
+    ``exclude_from_weight_decay_fn``) left out."""
+    from .state_dict import _TO_STATE
+
+    callables = getattr(getattr(zero, "optim", None), "_callable_keys", ())
+    state_dict["param_groups"] = [
+        {key: _TO_STATE.get(key, _same)(value) for key, value in group.items() if key not in callables}
+        for group in state_dict["param_groups"]]
+    return state_dict
+
+
+def _restore_zero_groups(zero: Any, state_dict: dict[str, Any]) -> None:
+    """ZeRO's load-state-dict pre-hook: the inverse of :func:`_plain_zero_groups`, in place in
+    each group dict of ``state_dict['param_groups']`` (``ZeroRedundancyOptimizer.load_state_dict``
+    copies those into its own groups and the local optimizer's after the hooks ran; it changes
+    the dict it loads in place itself).
+
+    Raises:
+        ValueError: a ``weight_decay`` or ``grad_clip`` that is no saved regularizer or clip.
+    """
+    from .state_dict import _FROM_STATE
+
+    for group in state_dict["param_groups"]:  # the same dicts ZeRO reads (torch hands the hook a shallow copy)
+        for key, convert in _FROM_STATE.items():
+            if key in group:
+                group[key] = convert(group[key])
+
+
+def _same(value: Any) -> Any:
+    return value

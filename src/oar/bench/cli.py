@@ -113,6 +113,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="point TORCHINDUCTOR_CACHE_DIR at a fresh empty directory, so first-step "
                            "times include a cold compile (default: inductor's usual cache, warm if "
                            "the bench ran before)")
+    meas.add_argument("--fsdp", type=int, default=None, metavar="N",
+                      help="measure under FSDP2 instead: N gloo ranks on 127.0.0.1, 1 thread each, every "
+                           "tensor fully_shard-ed; per rank ms/step of every optimizer of the table that "
+                           "runs under FSDP and torch's Adam (fused, foreach); uses --scale/--params, "
+                           "--repeats, --warmup, --seed, --lr, --only, --skip (see oar.bench.fsdp)")
     out = parser.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", default=None,
                      help="write every row, per-round times and the machine info as JSON to PATH")
@@ -167,6 +172,16 @@ def run(args: argparse.Namespace) -> int:
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = cold_dir
         os.environ["TRITON_CACHE_DIR"] = os.path.join(cold_dir, "triton")
     try:
+        if args.fsdp is not None:
+            from .fsdp import print_fsdp, run_fsdp
+
+            if args.fsdp < 2:
+                log(f"--fsdp must be >= 2 ranks, got {args.fsdp}")
+                return 2
+            scale = scale_for_params(args.params) if args.params else args.scale
+            only, skip = _split(args.only), _split(args.skip)
+            print_fsdp(run_fsdp(args.fsdp, scale, args.repeats, args.warmup, args.seed, args.lr, only, skip))
+            return 0
         return _run(args, started, cold_dir)
     finally:
         torch.set_num_threads(threads_before)

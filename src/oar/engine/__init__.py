@@ -8,7 +8,11 @@ give the results of the per-tensor eager engine up to float rounding.
 Engines (``ENGINES``), chosen per optimizer with ``engine=`` / ``set_engine``:
 
 * ``'eager'``: the rule once per param — the reference, and the path for tensor subclasses
-  (DTensor) and sparse grads.
+  and sparse grads.
+
+DTensor params (FSDP2) run on the chosen engine with their local shards; a rule that needs sums
+over whole params (LAMB's norms) runs in two passes around one all-reduce. See
+:mod:`oar.engine.sharded`.
 * ``'compiled'``: the rule traced over the whole group and compiled by inductor, one function
   per (device, dtype) bucket, hyper-parameters as 0-d tensors (a new lr never recompiles);
   params the compiler should not see run eagerly. See :mod:`oar.engine.compiled`.
@@ -37,6 +41,7 @@ from .compiled import run_compiled
 from .eager import run_eager
 from .fused import run_fused
 from .rule import Engine, Hyper, Rule, State
+from .sharded import run_sharded, split_sharded
 
 __all__ = ["ENGINES", "run", "run_eager", "run_compiled", "run_fused", "run_auto", "Rule", "State",
            "Hyper", "Engine"]
@@ -63,4 +68,13 @@ def run(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
     if fn is not run_eager and torch.compiler.is_compiling():
         # Inside a user's torch.compile: let dynamo trace the plain rule into its graph.
         fn = run_eager
-    fn(rule, params, grads, states, hypers)
+    sharded_idx, plain_idx = split_sharded(params)
+    if not sharded_idx:
+        fn(rule, params, grads, states, hypers)
+        return
+    # DTensor params (FSDP2): the engine runs on their local shards (oar.engine.sharded)
+    run_sharded(rule, [params[i] for i in sharded_idx], [grads[i] for i in sharded_idx],
+                [states[i] for i in sharded_idx], [hypers[i] for i in sharded_idx], fn)
+    if plain_idx:
+        fn(rule, [params[i] for i in plain_idx], [grads[i] for i in plain_idx],
+           [states[i] for i in plain_idx], [hypers[i] for i in plain_idx])

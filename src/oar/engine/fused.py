@@ -31,6 +31,11 @@ bfloat16 params with a float32 master weight and state where the kernel has a bf
 engine's ``apply_rule`` does). Everything else goes to the ``fallback`` engine (compiled, or
 the auto engine's choice).
 
+A kernel may also export a two-pass form, ``oar_<name>_<suffix>_sums`` and ``_apply`` (the
+ABI plus ``double *sums``): pass 1 writes each param's partial sums of what its step needs over
+the whole tensor, pass 2 finishes the step with those sums added over the ranks. The sharded
+engine (:mod:`oar.engine.sharded`, FSDP2) runs it through :func:`split_run` (LAMB's norms).
+
 The build needs a C compiler (``cc``, ``gcc`` or ``clang``, or ``$CC``); without one, or if the
 build fails, a warning is issued once and every param takes the fallback.
 """
@@ -57,7 +62,8 @@ from .common import PLAIN, DropCache, atomic_path, cache_path
 from .rule import Engine, Hyper, Rule, State
 from .torch_private import increment_version
 
-__all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "stats", "nonfinite", "NONFINITE"]
+__all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "stats", "nonfinite", "NONFINITE",
+           "SplitRun", "split_run", "SPLIT_PHASES"]
 
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
 # -ffp-contract=off: no fused multiply-add (each op rounds as the rule's); -fno-trapping-math:
@@ -109,6 +115,11 @@ class Kernel:
 _kernels: dict[Rule, Kernel] = {}
 _libs: dict[str, ctypes.CDLL | Literal[False]] = {}  # source -> ctypes.CDLL, or False after a failed build
 _fns: dict[tuple[str, torch.dtype], Any] = {}  # (source, param dtype) -> the kernel's C function
+#: the kernels' two-pass forms: (source, param dtype, phase) -> C function (ABI + ``double *sums``)
+_split_fns: dict[tuple[str, torch.dtype, str], Any] = {}
+#: the phases of a kernel's two-pass form: ``oar_<name>_<suffix>_sums`` writes each param's
+#: local partial sums, ``_apply`` finishes the step with the sums added over the ranks
+SPLIT_PHASES = ("sums", "apply")
 _building: dict[str, threading.Thread] = {}  # source -> the thread building it
 _lock = threading.Lock()
 _stats: collections.Counter[str] = collections.Counter()
@@ -198,6 +209,12 @@ def _build(kernel: Kernel) -> None:
             fn.restype = ctypes.c_int
             fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 6 + [ctypes.c_int]
             _fns[kernel.source, dtype] = fn
+            for phase in SPLIT_PHASES:  # the optional two-pass form (oar.engine.sharded)
+                split = getattr(lib, f"oar_{kernel.name}_{suffix}_{phase}", None)
+                if split is not None:
+                    split.restype = ctypes.c_int
+                    split.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 6 + [ctypes.c_int, ctypes.c_void_p]
+                    _split_fns[kernel.source, dtype, phase] = split
     except Exception as e:  # noqa: BLE001 - any failure means: use the fallback engine
         warnings.warn(f"oar: the fused {kernel.name} kernel is unavailable, its params take the "
                       f"fallback engine ({e})", RuntimeWarning, stacklevel=2)
@@ -431,6 +448,72 @@ def run_fused(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.
             rest = sorted(rest)
             fallback(rule, [params[i] for i in rest], [grads[i] for i in rest],
                      [states[i] for i in rest], [hypers[i] for i in rest])
+
+
+class SplitRun:
+    """One step of the two-pass form of a rule's kernel over a group's params: ``taken``
+    (indices the kernel runs), :meth:`sums` (pass 1: their local partial sums, rows of a float64
+    tensor) and :meth:`apply` (pass 2, with the sums added over the ranks)."""
+
+    def __init__(self, kernel: Kernel, batches: list[tuple[_KernelBatch, list[float]]],
+                 params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], count: int) -> None:
+        self.kernel, self.batches, self.count = kernel, batches, count
+        self.params, self.grads = params, grads
+        self.taken = [i for batch, _ in batches for i in batch.idx]
+
+    def _run(self, phase: str, sums: torch.Tensor) -> None:
+        row = 0
+        for batch, values in self.batches:
+            n = len(batch.idx)
+            dtype = self.params[batch.idx[0]].dtype
+            fn = _split_fns[self.kernel.source, dtype, phase]
+            part = sums[row:row + n]
+            g_buf, g_addr = _address([self.grads[i].data_ptr() for i in batch.idx], "Q")
+            h_buf, h_addr = _address(values, "d")
+            (_, p), (_, s), (_, w), (_, nn) = batch.arrays
+            if phase == "apply":
+                increment_version([self.params[i] for i in batch.idx])
+            if fn(n, p, g_addr, s, w, nn, h_addr, torch.get_num_threads(), part.data_ptr()) != 0:
+                raise MemoryError(f"oar: the fused kernel could not allocate its scratch memory for {n} params")
+            row += n
+
+    def sums(self) -> torch.Tensor:
+        """Pass 1 over ``taken``: a float64 tensor ``[len(taken), count]`` of local partial sums."""
+        out = torch.zeros(len(self.taken), self.count, dtype=torch.float64)
+        self._run("sums", out)
+        return out
+
+    def apply(self, sums: torch.Tensor) -> None:
+        """Pass 2 over ``taken`` with ``sums`` (``sums()``'s shape, contiguous float64)."""
+        self._run("apply", sums)
+
+
+def split_run(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+              states: Sequence[State], hypers: Sequence[Hyper], count: int, wait: bool = True) -> SplitRun | None:
+    """The two-pass form of ``rule``'s kernel for the params it can take this step (see
+    :class:`SplitRun`), or None when the rule has no kernel, no two-pass form, or its library is
+    not available (being built, with ``wait=False``)."""
+    kernel = _kernels.get(rule)
+    if kernel is None or not any(p.is_cpu for p in params) or library(kernel, wait) is None:
+        return None
+    plan = _plan_for(kernel, rule, params, states)
+    batches: list[tuple[_KernelBatch, list[float]]] = []
+    for batch in plan.batches:
+        dtype = params[batch.idx[0]].dtype
+        if any((kernel.source, dtype, ph) not in _split_fns for ph in SPLIT_PHASES):
+            continue
+        good: list[int] = []
+        values: list[float] = []
+        for i in batch.idx:
+            v = kernel.hypers(hypers[i])
+            if v is not None and _grad_ok(grads[i], dtype, params[i].numel()):
+                good.append(i)
+                values.extend(v)
+        if good:
+            sub = batch if len(good) == len(batch.idx) else _KernelBatch(kernel, dtype, good, params, states)
+            batches.append((sub, values))
+    _stats["fused_params"] += sum(len(b.idx) for b, _ in batches)
+    return SplitRun(kernel, batches, params, grads, count)
 
 
 def _launch(bucket: _KernelBatch, params: list[torch.Tensor], grads: list[torch.Tensor],

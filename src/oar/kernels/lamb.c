@@ -14,6 +14,8 @@
 #define OAR_F64 oar_lamb_f64
 #define OAR_BF16 oar_lamb_bf16
 #define OAR_NSTATE 2
+#define OAR_CAT_(a, b) a##b
+#define OAR_CAT(a, b) OAR_CAT_(a, b)
 #include "dtypes.h"
 #else
 /* Pass 1 for element i: the new moments, stored, and r (uses p, g, m, v and the constants). */
@@ -24,8 +26,12 @@
   m[i] = mi;                                                    \
   v[i] = vi;                                                    \
   REAL r = (mi * r1) / (SQRT(vi * r2) + eps) + wd * pi;
-int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
-         int nthreads) {
+/* mode 0: the whole step. The split form, for params sharded over ranks (oar.engine.sharded):
+ * mode 1 (NAME_sums) runs pass 1 and writes each param's sums of p^2 and r^2 to sums[2t], sums[2t+1]
+ * (the params without a trust ratio are finished); mode 2 (NAME_apply) runs pass 2 with sums
+ * holding the whole params' sums, and updates the beta pows. */
+static int OAR_CAT(NAME, _impl)(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N,
+                                const double *H, int nthreads, int mode, double *sums) {
   enum { NK = 10 };
   int64_t total = oar_total(T, N);
   int nt = oar_threads(total, nthreads);
@@ -58,7 +64,7 @@ int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, co
     int64_t lo, hi;
     oar_range(total, id, nth, &lo, &hi);
     double *mine = part + (size_t)id * TT * 2;
-    OAR_FOR_PIECES(T, N, lo, hi) {
+    if (mode != 2) OAR_FOR_PIECES(T, N, lo, hi) {
       OAR_PIECE_PGMV
       const REAL *kt = k + NK * t;
       const REAL b1 = kt[0], c1 = kt[1], b2 = kt[2], c2 = kt[3], r1 = kt[4], r2 = kt[5];
@@ -87,16 +93,26 @@ int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, co
       REAL *kt = k + NK * t;
       if (kt[8] == 0) continue;
       double sp = 0, sr = 0;
-      for (int j = 0; j < nth; j++) {
-        sp += part[((size_t)j * TT + t) * 2];
-        sr += part[((size_t)j * TT + t) * 2 + 1];
+      if (mode == 2) {
+        sp = sums[2 * t];
+        sr = sums[2 * t + 1];
+      } else {
+        for (int j = 0; j < nth; j++) {
+          sp += part[((size_t)j * TT + t) * 2];
+          sr += part[((size_t)j * TT + t) * 2 + 1];
+        }
+      }
+      if (mode == 1) {
+        sums[2 * t] = sp;
+        sums[2 * t + 1] = sr;
+        continue;
       }
       REAL pn = (REAL)sqrt(sp), rn = (REAL)sqrt(sr);
       REAL ratio = (pn > 0 && rn > 0) ? pn / rn : (REAL)1;
       kt[9] = (REAL)H[6 * t] * ratio; /* lr ratio */
     }
     /* the single's implicit barrier: every step size is known */
-    OAR_FOR_PIECES(T, N, lo, hi) {
+    if (mode != 1) OAR_FOR_PIECES(T, N, lo, hi) {
       const REAL *kt = k + NK * t;
       if (kt[8] != 0) {
         OAR_PIECE_PGMV
@@ -111,13 +127,25 @@ int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, co
       }
     }
   }
-  for (int64_t t = 0; t < T; t++) {
+  for (int64_t t = 0; t < T && mode != 1; t++) {
     *W[2 * t] = *W[2 * t] * k[NK * t + 0];
     *W[2 * t + 1] = *W[2 * t + 1] * k[NK * t + 2];
   }
   free(k);
   free(part);
   return 0;
+}
+int NAME(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N, const double *H,
+         int nthreads) {
+  return OAR_CAT(NAME, _impl)(T, P, G, S, W, N, H, nthreads, 0, NULL);
+}
+int OAR_CAT(NAME, _sums)(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N,
+                         const double *H, int nthreads, double *sums) {
+  return OAR_CAT(NAME, _impl)(T, P, G, S, W, N, H, nthreads, 1, sums);
+}
+int OAR_CAT(NAME, _apply)(int64_t T, void **P, void **G, REAL **S, REAL **W, const int64_t *N,
+                          const double *H, int nthreads, double *sums) {
+  return OAR_CAT(NAME, _impl)(T, P, G, S, W, N, H, nthreads, 2, sums);
 }
 #undef LAMB_PASS1_R
 #endif
