@@ -8,6 +8,7 @@ distributed checkpoint.
 CPU gloo by default; nccl with one GPU per process when CUDA is available. See
 docs/distributed.md.
 """
+
 from __future__ import annotations
 
 import torch

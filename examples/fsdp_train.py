@@ -9,6 +9,7 @@ each rank writes its shards of.
 CPU gloo by default; nccl with one GPU per process when CUDA is available. See
 docs/distributed.md.
 """
+
 from __future__ import annotations
 
 import torch

@@ -6,6 +6,7 @@ checkpoint (``torch.distributed.checkpoint``), saved and resumed with ``--resume
 Launched by ``torchrun`` (``python -m torch.distributed.run --nproc_per_node=2 ...``): the
 process group is nccl when CUDA is available (one GPU per rank), gloo on CPU otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,19 @@ def parse_args(description: str) -> argparse.Namespace:
     """The examples' command line (``--help`` lists it)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--steps", type=int, default=300, help="total optimizer steps (default 300)")
-    parser.add_argument("--schedule-steps", type=int, default=None,
-                        help="length of the warmup + cosine schedule (default: --steps); give the final "
-                             "step count to a run that stops early and is resumed later")
-    parser.add_argument("--ckpt-dir", type=Path, default=None,
-                        help="distributed checkpoint folder, written after the last step (default: none)")
+    parser.add_argument(
+        "--schedule-steps",
+        type=int,
+        default=None,
+        help="length of the warmup + cosine schedule (default: --steps); give the final "
+        "step count to a run that stops early and is resumed later",
+    )
+    parser.add_argument(
+        "--ckpt-dir",
+        type=Path,
+        default=None,
+        help="distributed checkpoint folder, written after the last step (default: none)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from --ckpt-dir's checkpoint")
     parser.add_argument("--optimizer", choices=("lamb", "adamw"), default="lamb", help="oar.Lamb or oar.AdamW")
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
@@ -74,8 +83,9 @@ class CharLM(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(vocab, d_model)
         self.position = nn.Embedding(seq_len, d_model)
-        layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=4 * d_model, dropout=0.0,
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, heads, dim_feedforward=4 * d_model, dropout=0.0, batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, vocab)
@@ -95,27 +105,31 @@ def load_text(path: Path) -> tuple[torch.Tensor, int]:
     return torch.tensor([index[c] for c in text], dtype=torch.long), len(chars)
 
 
-def batch(ids: torch.Tensor, step: int, args: argparse.Namespace, rank: int, world: int,
-          device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def batch(
+    ids: torch.Tensor, step: int, args: argparse.Namespace, rank: int, world: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Step ``step``'s batch (the same on any number of ranks), ``rank``'s share of it: inputs
     and next-character targets."""
     gen = torch.Generator().manual_seed(args.seed * 1_000_003 + step)
     starts = torch.randint(0, len(ids) - args.seq_len - 1, (args.batch_size,), generator=gen)
     starts = starts.chunk(world)[rank]
-    x = torch.stack([ids[s:s + args.seq_len] for s in starts.tolist()])
-    y = torch.stack([ids[s + 1:s + args.seq_len + 1] for s in starts.tolist()])
+    x = torch.stack([ids[s : s + args.seq_len] for s in starts.tolist()])
+    y = torch.stack([ids[s + 1 : s + args.seq_len + 1] for s in starts.tolist()])
     return x.to(device), y.to(device)
 
 
 def make_optimizer(model: nn.Module, args: argparse.Namespace) -> tuple[oar.Optimizer, oar.lr.LRScheduler]:
     """oar Lamb or AdamW with linear warmup into cosine decay and ClipGradByGlobalNorm."""
     decay_steps = max(1, (args.schedule_steps or args.steps) - args.warmup)
-    sched = oar.lr.LinearWarmup(oar.lr.CosineAnnealingDecay(args.lr, T_max=decay_steps, eta_min=0.1 * args.lr),
-                                warmup_steps=args.warmup, start_lr=0.0, end_lr=args.lr)
+    sched = oar.lr.LinearWarmup(
+        oar.lr.CosineAnnealingDecay(args.lr, T_max=decay_steps, eta_min=0.1 * args.lr),
+        warmup_steps=args.warmup,
+        start_lr=0.0,
+        end_lr=args.lr,
+    )
     clip = oar.ClipGradByGlobalNorm(args.clip)
     if args.optimizer == "lamb":
-        opt: oar.Optimizer = oar.Lamb(model.parameters(), learning_rate=sched, lamb_weight_decay=0.01,
-                                      grad_clip=clip)
+        opt: oar.Optimizer = oar.Lamb(model.parameters(), learning_rate=sched, lamb_weight_decay=0.01, grad_clip=clip)
     else:
         opt = oar.AdamW(model.parameters(), learning_rate=sched, weight_decay=0.01, grad_clip=clip)
     return opt, sched
@@ -124,8 +138,12 @@ def make_optimizer(model: nn.Module, args: argparse.Namespace) -> tuple[oar.Opti
 def _state(model: nn.Module, opt: oar.Optimizer, sched: oar.lr.LRScheduler, step: int) -> dict[str, Any]:
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
-    return {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, opt),
-            "sched": sched.state_dict(), "step": step}
+    return {
+        "model": get_model_state_dict(model),
+        "optim": get_optimizer_state_dict(model, opt),
+        "sched": sched.state_dict(),
+        "step": step,
+    }
 
 
 def save(path: Path, model: nn.Module, opt: oar.Optimizer, sched: oar.lr.LRScheduler, step: int) -> None:
@@ -160,8 +178,11 @@ def run(description: str, wrap: Callable[[nn.Module, torch.device], nn.Module]) 
         opt, sched = make_optimizer(model, args)
         start = resume(args.ckpt_dir, model, opt, sched) if args.resume else 0
         if rank == 0:
-            print(f"world {world} ({dist.get_backend()}), {sum(p.numel() for p in model.parameters())} params "
-                  f"on this rank, steps {start + 1}..{args.steps}", flush=True)
+            print(
+                f"world {world} ({dist.get_backend()}), {sum(p.numel() for p in model.parameters())} params "
+                f"on this rank, steps {start + 1}..{args.steps}",
+                flush=True,
+            )
         for step in range(start, args.steps):
             x, y = batch(ids, step, args, rank, world, device)
             loss = nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
@@ -174,8 +195,10 @@ def run(description: str, wrap: Callable[[nn.Module, torch.device], nn.Module]) 
             dist.all_reduce(mean)
             if rank == 0:
                 value = float(mean) / world
-                print(f"step {step + 1} loss {value:.6f} lr {lr:.6g}"
-                      + ("" if math.isfinite(value) else " (not finite)"), flush=True)
+                print(
+                    f"step {step + 1} loss {value:.6f} lr {lr:.6g}" + ("" if math.isfinite(value) else " (not finite)"),
+                    flush=True,
+                )
         if args.ckpt_dir is not None:
             save(args.ckpt_dir, model, opt, sched, args.steps)
             if rank == 0:

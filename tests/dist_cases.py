@@ -6,6 +6,7 @@ Every rank sees its half of each batch; the loss is a mean, so the gradient aver
 ranks (DDP's all-reduce, FSDP2's reduce-scatter) is the full batch's up to float rounding, and
 every optimizer must give the single-process numbers.
 """
+
 from __future__ import annotations
 
 import copy
@@ -83,8 +84,9 @@ def schedule(a: algorithms.Algorithm, variant: str) -> oar.lr.LRScheduler | None
     if variant != "extras" or not a.follows_lr:
         return None
     lr = float(a.demo["peak_lr"])
-    return oar.lr.LinearWarmup(oar.lr.CosineAnnealingDecay(lr, T_max=2 * STEPS), warmup_steps=2,
-                               start_lr=0.1 * lr, end_lr=lr)
+    return oar.lr.LinearWarmup(
+        oar.lr.CosineAnnealingDecay(lr, T_max=2 * STEPS), warmup_steps=2, start_lr=0.1 * lr, end_lr=lr
+    )
 
 
 def make_optimizer(spec: Spec, params: Any) -> tuple[torch.optim.Optimizer, oar.lr.LRScheduler | None]:
@@ -96,8 +98,16 @@ def make_optimizer(spec: Spec, params: Any) -> tuple[torch.optim.Optimizer, oar.
     return opt, sched
 
 
-def train(model: nn.Module, opt: torch.optim.Optimizer, sched: oar.lr.LRScheduler | None, dtype: torch.dtype,
-          steps: range, rank: int = 0, world: int = 1, closure_step: bool = False) -> None:
+def train(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: oar.lr.LRScheduler | None,
+    dtype: torch.dtype,
+    steps: range,
+    rank: int = 0,
+    world: int = 1,
+    closure_step: bool = False,
+) -> None:
     """``steps`` steps on ``rank``'s share of each batch; ``closure_step``: ``opt.step(closure)``
     (LBFGS), else backward then ``opt.step()``; ``sched.step()`` after each step.
 
@@ -214,8 +224,9 @@ def run_zero(spec: Spec, rank: int, world: int) -> dict[str, torch.Tensor]:
         opt, sched = zero_groups_optimizer(model, ZeroRedundancyOptimizer, spec.variant)
     else:
         a = algorithms.get(spec.algo)
-        opt = ZeroRedundancyOptimizer(model.parameters(), optimizer_class=a.cls, learning_rate=a.demo["peak_lr"],
-                                      **options(a, spec.variant))
+        opt = ZeroRedundancyOptimizer(
+            model.parameters(), optimizer_class=a.cls, learning_rate=a.demo["peak_lr"], **options(a, spec.variant)
+        )
         sched = None
     train(model, opt, sched, dtype, range(STEPS), rank, world)
     return params_of(model.module)
@@ -274,8 +285,13 @@ def run_lbfgs_fsdp(spec: Spec, rank: int, world: int) -> dict[str, str]:
     return out
 
 
-RUNNERS: dict[str, Callable[[Spec, int, int], Any]] = {"lbfgs_fsdp": run_lbfgs_fsdp,
-    "ddp": run_ddp, "fsdp": run_fsdp, "zero": run_zero, "zero_groups": run_zero}
+RUNNERS: dict[str, Callable[[Spec, int, int], Any]] = {
+    "lbfgs_fsdp": run_lbfgs_fsdp,
+    "ddp": run_ddp,
+    "fsdp": run_fsdp,
+    "zero": run_zero,
+    "zero_groups": run_zero,
+}
 
 
 def run(spec: Any, rank: int, world: int, tmp: Path) -> Any:

@@ -7,6 +7,7 @@ A checkpoint holds ``{'model': ..., 'optim': ..., 'sched': scheduler.state_dict(
 optimizer's dict as DCP writes it (sharded state as DTensors, param names as keys) and the LR
 scheduler's state beside it, a plain dict that DCP stores as it is.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,8 +26,11 @@ def checkpoint_dir(tmp: Path, direction: str, spec: Spec) -> Path:
 def _state(model: nn.Module, opt: torch.optim.Optimizer, sched: Any) -> dict[str, Any]:
     from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
 
-    return {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, opt),
-            "sched": sched.state_dict() if sched is not None else {}}
+    return {
+        "model": get_model_state_dict(model),
+        "optim": get_optimizer_state_dict(model, opt),
+        "sched": sched.state_dict() if sched is not None else {},
+    }
 
 
 def save(model: nn.Module, opt: torch.optim.Optimizer, sched: Any, path: Path) -> dict[str, Any]:
@@ -100,7 +104,10 @@ def run_resume_2(spec: Spec, rank: int, world: int, tmp: Path) -> dict[str, torc
 
 
 CHECKPOINT_RUNNERS: dict[str, Callable[[Spec, int, int, Path], Any]] = {
-    "dcp_shards": run_shards, "dcp_2to1": run_save_2, "dcp_1to2": run_resume_2}
+    "dcp_shards": run_shards,
+    "dcp_2to1": run_save_2,
+    "dcp_1to2": run_resume_2,
+}
 
 
 # ---------------------------------------------------------------------------- in the parent

@@ -7,6 +7,7 @@ the next case. Each rank's results come back to the parent as a dict ``{case id:
 (``torch.save`` to a file in ``tmp``), so one launch (a few seconds of process start) serves
 every test of tests/test_distributed.py, and pytest reports each case on its own.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -41,8 +42,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _worker(rank: int, world: int, port: int, tmp: str, runner: Callable[[Any, int, int, Path], Any],
-            cases: Sequence[tuple[str, Any]]) -> None:
+def _worker(
+    rank: int,
+    world: int,
+    port: int,
+    tmp: str,
+    runner: Callable[[Any, int, int, Path], Any],
+    cases: Sequence[tuple[str, Any]],
+) -> None:
     import torch.distributed as dist
 
     os.environ["MASTER_ADDR"] = "127.0.0.1"
@@ -62,8 +69,9 @@ def _worker(rank: int, world: int, port: int, tmp: str, runner: Callable[[Any, i
         dist.destroy_process_group()
 
 
-def launch(runner: Callable[[Any, int, int, Path], Any], cases: Sequence[tuple[str, Any]], tmp: Path,
-           world: int = 2) -> list[dict[str, Any]]:
+def launch(
+    runner: Callable[[Any, int, int, Path], Any], cases: Sequence[tuple[str, Any]], tmp: Path, world: int = 2
+) -> list[dict[str, Any]]:
     """Run ``runner(spec, rank, world, tmp)`` for every ``(case id, spec)`` of ``cases`` on each
     of ``world`` gloo ranks; return each rank's ``{case id: payload or Failed}``.
 
@@ -76,6 +84,7 @@ def launch(runner: Callable[[Any, int, int, Path], Any], cases: Sequence[tuple[s
     """
     import torch.multiprocessing as mp
 
-    mp.start_processes(_worker, args=(world, free_port(), str(tmp), runner, list(cases)), nprocs=world,
-                       join=True, start_method="spawn")
+    mp.start_processes(
+        _worker, args=(world, free_port(), str(tmp), runner, list(cases)), nprocs=world, join=True, start_method="spawn"
+    )
     return [torch.load(tmp / f"rank{rank}.pt", weights_only=False) for rank in range(world)]

@@ -1,4 +1,5 @@
 """``oar bench`` end to end on a tiny parameter set: the table, the JSON, finite positive times."""
+
 from __future__ import annotations
 
 import json
@@ -8,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-import oar
 import torch
 
+import oar
 from oar import algorithms, bench
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,12 +43,27 @@ def test_bytes_per_param():
 def test_tiny_run(tmp_path, capsys):
     out = tmp_path / "bench.json"
     threads = torch.get_num_threads()
-    rc = bench.main([
-        # Only the eager engine: a compiled engine's first step may compile for minutes on a
-        # cold cache; every engine is listed by test_every_engine_is_listed.
-        "--params", "20000", "--repeats", "2", "--warmup", "0", "--threads", "1", "--engines", "eager",
-        "--bandwidth-mb", "4", "--json", str(out), "--plain",
-    ])
+    rc = bench.main(
+        [
+            # Only the eager engine: a compiled engine's first step may compile for minutes on a
+            # cold cache; every engine is listed by test_every_engine_is_listed.
+            "--params",
+            "20000",
+            "--repeats",
+            "2",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--engines",
+            "eager",
+            "--bandwidth-mb",
+            "4",
+            "--json",
+            str(out),
+            "--plain",
+        ]
+    )
     assert rc == 0
     assert torch.get_num_threads() == threads  # restored
     printed = capsys.readouterr().out
@@ -95,15 +110,25 @@ def test_every_engine_is_listed(capsys):
     for algo in ("Adam", "Lamb", "RMSProp"):
         for eng in ["auto", *engine.ENGINES]:
             assert f"oar.{algo}[{eng}]" in listed
-    for name in ("torch.Adam(foreach=False)", "torch.Adam(foreach=True)", bench.REFERENCE,
-                 "torch.RMSprop(foreach=False)", "torch.RMSprop(foreach=True)"):
+    for name in (
+        "torch.Adam(foreach=False)",
+        "torch.Adam(foreach=True)",
+        bench.REFERENCE,
+        "torch.RMSprop(foreach=False)",
+        "torch.RMSprop(foreach=True)",
+    ):
         assert name in listed
     assert bench.main(["--params", "5000", "--list", "--engines", "nope"]) == 2
 
 
 def test_script_help():
-    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_step.py"), "--help"],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_step.py"), "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
     for opt in ("--scale", "--params", "--dtype", "--repeats", "--warmup", "--only", "--json"):
         assert opt in res.stdout
@@ -132,13 +157,21 @@ def fake_algorithm(monkeypatch):
     """An algorithm registered for one test: the table is restored afterwards."""
     monkeypatch.setattr(algorithms, "_table", dict(algorithms._table))
     _FakeOptimizer.made.clear()
-    return algorithms.register(algorithms.Algorithm(
-        name="FakeOpt", cls=_FakeOptimizer, rule=lambda *a, **k: None,
-        traffic=algorithms.Traffic(1, 1, 1, 2, "FakeOpt: reads p,g,s; writes p,s (3P+2S)"),
-        multi_precision=False, demo={"peak_lr": 1e-3}, bench_options={"gain": 2.0},
-        peers=(algorithms.Peer("torch.SGD(fake)", "torch", lambda params, lr, o: torch.optim.SGD(params, lr=lr)),
-               algorithms.Peer("fakelib.Fake", "fakelib", _missing_library)),
-    ))
+    return algorithms.register(
+        algorithms.Algorithm(
+            name="FakeOpt",
+            cls=_FakeOptimizer,
+            rule=lambda *a, **k: None,
+            traffic=algorithms.Traffic(1, 1, 1, 2, "FakeOpt: reads p,g,s; writes p,s (3P+2S)"),
+            multi_precision=False,
+            demo={"peak_lr": 1e-3},
+            bench_options={"gain": 2.0},
+            peers=(
+                algorithms.Peer("torch.SGD(fake)", "torch", lambda params, lr, o: torch.optim.SGD(params, lr=lr)),
+                algorithms.Peer("fakelib.Fake", "fakelib", _missing_library),
+            ),
+        )
+    )
 
 
 def test_registered_algorithm_adds_its_rows(fake_algorithm, capsys):
@@ -147,15 +180,34 @@ def test_registered_algorithm_adds_its_rows(fake_algorithm, capsys):
     assert bench.main(["--params", "5000", "--list", "--only", "fake"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [n for n in listed if "fake" in n.lower()] == (
-        [f"oar.FakeOpt[{e}]" for e in ["auto", *sorted(engine.ENGINES)]] + ["torch.SGD(fake)"])
+        [f"oar.FakeOpt[{e}]" for e in ["auto", *sorted(engine.ENGINES)]] + ["torch.SGD(fake)"]
+    )
     assert "paddle.FakeOpt" not in listed  # paddle.optimizer has no FakeOpt
 
 
 def test_registered_algorithm_runs_with_its_options(fake_algorithm, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    rc = bench.main(["--params", "5000", "--repeats", "1", "--warmup", "0", "--engines", "eager",
-                     "--bandwidth-mb", "1", "--only", "fakeopt", "--fakeopt-gain", "3", "--plain",
-                     "--json", str(out)])
+    rc = bench.main(
+        [
+            "--params",
+            "5000",
+            "--repeats",
+            "1",
+            "--warmup",
+            "0",
+            "--engines",
+            "eager",
+            "--bandwidth-mb",
+            "1",
+            "--only",
+            "fakeopt",
+            "--fakeopt-gain",
+            "3",
+            "--plain",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     assert _FakeOptimizer.made and _FakeOptimizer.made[0]["gain"] == 3.0
     assert _FakeOptimizer.made[0]["engine"] == "eager"
@@ -182,10 +234,9 @@ def test_rmsprop_momentum_flag_is_generated():
 def test_oar_rows_follow_multi_precision():
     pset = bench.build_param_set(0.01, torch.bfloat16, 0)
     options = {a.key: bench.rows.options_of(a) for a in algorithms.algorithms()}
-    rows = bench.rows.oar_rows(algorithms.algorithms(), pset, bench.rows.TorchParams(pset), 1e-3,
-                               options, ["eager"])
+    rows = bench.rows.oar_rows(algorithms.algorithms(), pset, bench.rows.TorchParams(pset), 1e-3, options, ["eager"])
     assert [r.name for r in rows] == [f"oar.{a.name}[eager]" for a in algorithms.algorithms()]
-    for r, a in zip(rows, algorithms.algorithms()):
+    for r, a in zip(rows, algorithms.algorithms(), strict=False):
         assert r.master == a.multi_precision and (r.p_size, r.s_size) == (2, 4)
 
 
@@ -206,15 +257,34 @@ def test_summarize_and_format_table():
     ref = _measured_row(bench.REFERENCE, [0.010, 0.020], traffic)
     mine = _measured_row("oar.Adam[test]", [0.005, 0.030], traffic)
     mine.error = None
-    probe = bench.Row(BANDWIDTH_INPLACE, "probe", "bandwidth", None, make=lambda: (lambda: None, lambda: 0),
-                      probe_bytes=1_000_000, probe_mib=1.0)
+    probe = bench.Row(
+        BANDWIDTH_INPLACE,
+        "probe",
+        "bandwidth",
+        None,
+        make=lambda: (lambda: None, lambda: 0),
+        probe_bytes=1_000_000,
+        probe_mib=1.0,
+    )
     probe.step = lambda: None
     probe.times = [0.0001, 0.0002]
-    rounds = [{"round": i, "contention": None,
-               "seconds": {r.name: r.times[i] for r in (ref, mine, probe)}} for i in range(2)]
-    record = bench.Record(rows=[probe, ref, mine], timing=Timing(rounds=rounds), params=1000, tensors=3,
-                          scale=1.0, dtype="float32", repeats=2, warmup=0, lr=1e-3,
-                          algorithm_options={"rmsprop_momentum": 0.0}, memory="test", notes=["a note"])
+    rounds = [
+        {"round": i, "contention": None, "seconds": {r.name: r.times[i] for r in (ref, mine, probe)}} for i in range(2)
+    ]
+    record = bench.Record(
+        rows=[probe, ref, mine],
+        timing=Timing(rounds=rounds),
+        params=1000,
+        tensors=3,
+        scale=1.0,
+        dtype="float32",
+        repeats=2,
+        warmup=0,
+        lr=1e-3,
+        algorithm_options={"rmsprop_momentum": 0.0},
+        memory="test",
+        notes=["a note"],
+    )
     result = bench.summarize(record)
     assert [r["name"] for r in result["rows"]] == [bench.REFERENCE, "oar.Adam[test]"]
     row = result["rows"][1]
@@ -266,12 +336,13 @@ def test_fsdp_tiny_run(capsys):
     assert "2 gloo ranks" in printed
     lines = printed.splitlines()
     wanted = [fsdp.REFERENCE, "torch.Adam(foreach=True)"] + [
-        f"oar.{a.name}" for a in algorithms.algorithms() if a.rule is not None and not a.full_batch]
+        f"oar.{a.name}" for a in algorithms.algorithms() if a.rule is not None and not a.full_batch
+    ]
     for name in wanted:
         row = next(line for line in lines if line.startswith(name + " "))
         if "does not run under FSDP" in row:
             continue
-        cells = row[len(name):].split()
+        cells = row[len(name) :].split()
         ms = [float(c) for c in cells[0::2]]
         ratios = [float(c.rstrip("x")) for c in cells[1::2]]
         assert len(ms) == 2 and all(math.isfinite(v) and v > 0 for v in ms + ratios), row

@@ -10,6 +10,7 @@ gradient is the sum of two half-batch means instead of one mean over the batch, 
 from the single-process one by float32 rounding, which a few steps carry into the params
 (measured below 1e-6 here).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -60,16 +61,18 @@ def _fsdp() -> list[Spec]:
     specs = [Spec("fsdp", a.name, dtype) for a in RULES for dtype in DTYPE_NAMES]
     specs += [Spec("fsdp", a.name, "float64", "extras") for a in RULES]
     specs += [Spec("fsdp", name, dtype, "clip_norm") for name in ("Lamb", "Adam") for dtype in DTYPE_NAMES]
-    specs += [Spec("fsdp", name, "float32", "extras", engine) for name in ("Adam", "Lamb")
-              for engine in ("eager", "fused", "auto")]
+    specs += [
+        Spec("fsdp", name, "float32", "extras", engine)
+        for name in ("Adam", "Lamb")
+        for engine in ("eager", "fused", "auto")
+    ]
     specs += [Spec("fsdp", "Adam", "float32", "extras", "compiled")]
     return specs
 
 
 def _checkpoints() -> list[Spec]:
     # every element-wise optimizer, with a warmup + cosine schedule, L2Decay and a global clip
-    return [Spec(kind, a.name, "float64", "extras") for kind in ("dcp_shards", "dcp_2to1", "dcp_1to2")
-            for a in RULES]
+    return [Spec(kind, a.name, "float64", "extras") for kind in ("dcp_shards", "dcp_2to1", "dcp_1to2") for a in RULES]
 
 
 CASES = _ddp() + _zero() + _fsdp() + _checkpoints() + [Spec("lbfgs_fsdp", "LBFGS")]
@@ -77,7 +80,7 @@ CASES = _ddp() + _zero() + _fsdp() + _checkpoints() + [Spec("lbfgs_fsdp", "LBFGS
 #: Known library bugs under FSDP2, reported (not strict: a fix shows as XPASS, then drop the entry).
 KNOWN_SHARDED_BUGS = {
     "ASGD": "ASGD's state 'y' ([batch_num, *param.shape]) is a plain whole-size tensor for a DTensor param "
-            "(oar/asgd.py _accumulators), which the step cannot mix with the DTensor grad",
+    "(oar/asgd.py _accumulators), which the step cannot mix with the DTensor grad",
 }
 
 

@@ -1,6 +1,7 @@
 """examples/ddp_train.py and examples/fsdp_train.py under torchrun with 2 processes (CPU, gloo):
 a few steps and a distributed checkpoint, a resumed run that continues it, and an uninterrupted
 run of as many steps that the resumed one must match (the same losses, printed to 6 decimals)."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,22 @@ if not dist.is_available() or not dist.is_gloo_available():  # pragma: no cover
 
 ROOT = Path(__file__).resolve().parents[1]
 #: small enough for a few seconds a run on 2 busy cores
-SMALL = ["--d-model", "32", "--layers", "1", "--heads", "2", "--batch-size", "8", "--seq-len", "32", "--warmup", "2",
-         "--lr", "3e-2"]
+SMALL = [
+    "--d-model",
+    "32",
+    "--layers",
+    "1",
+    "--heads",
+    "2",
+    "--batch-size",
+    "8",
+    "--seq-len",
+    "32",
+    "--warmup",
+    "2",
+    "--lr",
+    "3e-2",
+]
 STEP = re.compile(r"^step (\d+) loss (\S+) lr (\S+)", re.MULTILINE)
 
 
@@ -35,9 +50,23 @@ def _torchrun(script: str, *args: str) -> dict[int, float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     for attempt in range(2):
         proc = subprocess.run(
-            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-             str(ROOT / "examples" / script), *SMALL, *args],
-            check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--standalone",
+                "--nproc_per_node=2",
+                str(ROOT / "examples" / script),
+                *SMALL,
+                *args,
+            ],
+            check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if proc.returncode == 0 or EXIT_ABORT not in proc.stderr + proc.stdout or attempt:
             break
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

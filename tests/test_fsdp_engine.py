@@ -1,6 +1,7 @@
 """Sharded (DTensor, FSDP2-style Shard(0)) params on the fused/compiled/auto engines, checked
 against the single-process eager run of the same optimizer, in ONE launch of 2 gloo ranks (every
 case runs in the workers; the results come back to the parent, one test per case)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -51,13 +52,21 @@ def _make(a: Any, params: Any, engine: str, **extra: Any) -> Any:
 def _values(dtype: torch.dtype, seed: int) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
     gen = torch.Generator().manual_seed(seed)
     values = [torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) for s in SHAPES]
-    grads = [[torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) * 0.1 for s in SHAPES]
-             for _ in range(STEPS)]
+    grads = [[torch.randn(s, generator=gen, dtype=torch.float64).to(dtype) * 0.1 for s in SHAPES] for _ in range(STEPS)]
     return values, grads
 
 
-def _run(a: Any, engine: str, dtype: torch.dtype, mesh: Any, sharded: bool, seed: int = 0,
-         nan_rank: int | None = None, skip: int | None = None, **extra: Any) -> tuple[list[torch.Tensor], Any]:
+def _run(
+    a: Any,
+    engine: str,
+    dtype: torch.dtype,
+    mesh: Any,
+    sharded: bool,
+    seed: int = 0,
+    nan_rank: int | None = None,
+    skip: int | None = None,
+    **extra: Any,
+) -> tuple[list[torch.Tensor], Any]:
     from torch.distributed.tensor import Shard, distribute_tensor
 
     values, grads = _values(dtype, seed)
@@ -126,8 +135,14 @@ def _cases(mesh: Any) -> dict[str, str | None]:
             except Exception as exc:  # noqa: BLE001
                 eager_error = type(exc)
             for engine in _engines(a):
-                def one(a: Any = a, engine: str = engine, dtype: torch.dtype = dtype,
-                        want: list[torch.Tensor] = want, eager_error: Any = eager_error) -> str | None:
+
+                def one(
+                    a: Any = a,
+                    engine: str = engine,
+                    dtype: torch.dtype = dtype,
+                    want: list[torch.Tensor] = want,
+                    eager_error: Any = eager_error,
+                ) -> str | None:
                     if eager_error is None:
                         return _close(_run(a, engine, dtype, mesh, sharded=True)[0], want, dtype)
                     # not run under FSDP (a state that is not a DTensor): the same error, never
@@ -137,14 +152,17 @@ def _cases(mesh: Any) -> dict[str, str | None]:
                     except eager_error:
                         return None
                     return f"eager raised {eager_error.__name__}, {engine} did not"
+
                 case(f"{a.name}-{engine}-{str(dtype)[6:]}", one)
 
     lamb = algorithms.get("lamb")
     for clip_name, clip in (("global", oar.ClipGradByGlobalNorm(0.05)), ("norm", oar.ClipGradByNorm(0.05))):
+
         def clip_case(clip: Any = clip) -> str | None:
             want, _ = _run(lamb, "eager", torch.float64, mesh, sharded=False, grad_clip=clip)
             got, _ = _run(lamb, "fused", torch.float64, mesh, sharded=True, grad_clip=clip)
             return _close(got, want, torch.float64)
+
         case(f"clip-{clip_name}", clip_case)
 
     def nan_one_rank(**extra: Any) -> str | None:
@@ -152,14 +170,13 @@ def _cases(mesh: Any) -> dict[str, str | None]:
             warnings.simplefilter("always")
             # the step with the NaN changes nothing: the single-process run without that step
             want, _ = _run(lamb, "eager", torch.float64, mesh, sharded=False, skip=1, **extra)
-            got, opt = _run(lamb, "fused", torch.float64, mesh, sharded=True, skip_nonfinite=True, nan_rank=1,
-                            **extra)
+            got, opt = _run(lamb, "fused", torch.float64, mesh, sharded=True, skip_nonfinite=True, nan_rank=1, **extra)
         if opt.skipped_steps != 1:
             return f"rank {dist.get_rank()} skipped {opt.skipped_steps} steps, not 1"
         return _close(got, want, torch.float64)
+
     case("skip-nonfinite-one-rank", nan_one_rank)
-    case("skip-nonfinite-one-rank-global-clip",
-         lambda: nan_one_rank(grad_clip=oar.ClipGradByGlobalNorm(0.05)))
+    case("skip-nonfinite-one-rank-global-clip", lambda: nan_one_rank(grad_clip=oar.ClipGradByGlobalNorm(0.05)))
 
     def count(extra: dict[str, Any], want: int) -> Any:
         def fn() -> str | None:
@@ -172,22 +189,27 @@ def _cases(mesh: Any) -> dict[str, str | None]:
             with _count_all_reduce() as calls:
                 opt.step()
             return None if calls[0] == want else f"{calls[0]} all-reduces, want {want}"
+
         return fn
+
     case("all-reduces-lamb", count({}, 1))
     case("all-reduces-lamb-global-clip", count({"grad_clip": oar.ClipGradByGlobalNorm(1.0)}, 2))
     case("all-reduces-lamb-norm-clip", count({"grad_clip": oar.ClipGradByNorm(1.0)}, 2))
     case("all-reduces-lamb-skip-nonfinite", count({"skip_nonfinite": True}, 2))
     # the guard's flag folded into the global-norm clip's all-reduce
-    case("all-reduces-lamb-global-clip-skip-nonfinite",
-         count({"grad_clip": oar.ClipGradByGlobalNorm(1.0), "skip_nonfinite": True}, 2))
+    case(
+        "all-reduces-lamb-global-clip-skip-nonfinite",
+        count({"grad_clip": oar.ClipGradByGlobalNorm(1.0), "skip_nonfinite": True}, 2),
+    )
 
     def fallback_warning() -> str | None:
         from oar.engine import sharded
 
         adam = algorithms.get("adam")
         values, grads = _values(torch.float64, 0)
-        params = [torch.nn.Parameter(distribute_tensor(v.clone(), mesh, [Shard(v.dim() - 1)]))
-                  for v in values if v.dim() == 2]
+        params = [
+            torch.nn.Parameter(distribute_tensor(v.clone(), mesh, [Shard(v.dim() - 1)])) for v in values if v.dim() == 2
+        ]
         opt = _make(adam, params, "fused")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -199,6 +221,7 @@ def _cases(mesh: Any) -> dict[str, str | None]:
         if len(ours) != 1:
             return f"{len(ours)} fallback warnings, want 1"
         return None if any("placements" in r for r in sharded.fallback_warned()) else "no reason recorded"
+
     case("fallback-warning-once", fallback_warning)
     return results
 
@@ -238,10 +261,18 @@ def _names() -> list[str]:
         for dtype in ("float64", "float32"):
             for engine in _engines(a):
                 names.append(f"{a.name}-{engine}-{dtype}")
-    return names + ["clip-global", "clip-norm", "skip-nonfinite-one-rank", "skip-nonfinite-one-rank-global-clip",
-                    "all-reduces-lamb", "all-reduces-lamb-global-clip", "all-reduces-lamb-norm-clip",
-                    "all-reduces-lamb-skip-nonfinite", "all-reduces-lamb-global-clip-skip-nonfinite",
-                    "fallback-warning-once"]
+    return names + [
+        "clip-global",
+        "clip-norm",
+        "skip-nonfinite-one-rank",
+        "skip-nonfinite-one-rank-global-clip",
+        "all-reduces-lamb",
+        "all-reduces-lamb-global-clip",
+        "all-reduces-lamb-norm-clip",
+        "all-reduces-lamb-skip-nonfinite",
+        "all-reduces-lamb-global-clip-skip-nonfinite",
+        "fallback-warning-once",
+    ]
 
 
 @pytest.mark.parametrize("name", _names())
