@@ -78,10 +78,7 @@ def _checkpoints() -> list[Spec]:
 CASES = _ddp() + _zero() + _fsdp() + _checkpoints() + [Spec("lbfgs_fsdp", "LBFGS")]
 
 #: Known library bugs under FSDP2, reported (not strict: a fix shows as XPASS, then drop the entry).
-KNOWN_SHARDED_BUGS = {
-    "ASGD": "ASGD's state 'y' ([batch_num, *param.shape]) is a plain whole-size tensor for a DTensor param "
-    "(oar/asgd.py _accumulators), which the step cannot mix with the DTensor grad",
-}
+KNOWN_SHARDED_BUGS: dict[str, str] = {}
 
 
 def _params(kinds: tuple[str, ...]) -> list[Any]:

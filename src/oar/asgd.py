@@ -6,6 +6,7 @@ This is not ``torch.optim.ASGD`` (averaged SGD, Polyak & Juditsky)."""
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from collections.abc import Mapping
@@ -44,6 +45,24 @@ def asgd_update(
     ys.index_copy_(0, row, grad.unsqueeze(0).to(ys.dtype))
     # lr / count as one division (a Python float over a tensor is lr * (1 / count) in torch)
     param.sub_((torch.ones_like(count) * lr / count) * d)
+
+
+def _rows(target: torch.Tensor, count: int, dtype: torch.dtype) -> torch.Tensor:
+    """``count`` zero rows shaped like ``target``: ``[count, *target.shape]``. For a sharded
+    param (FSDP2's DTensor) a DTensor of the same mesh, each ``Shard(d)`` moved to ``Shard(d + 1)``,
+    so that every rank keeps the rows of its own shard."""
+    to_local = getattr(target, "to_local", None)
+    if to_local is None:
+        return torch.zeros((count, *target.shape), dtype=dtype, device=target.device)
+    from torch.distributed.tensor import DTensor, Shard
+
+    local = to_local()
+    placements = [Shard(p.dim + 1) if isinstance(p, Shard) else p for p in target.placements]  # type: ignore[attr-defined]
+    rows = torch.zeros((count, *local.shape), dtype=dtype, device=local.device)
+    shape = (count, *target.shape)
+    stride = tuple(math.prod(shape[i + 1 :]) for i in range(len(shape)))  # contiguous, as the whole tensor
+    mesh = target.device_mesh  # type: ignore[attr-defined]
+    return DTensor.from_local(rows, mesh, placements, run_check=False, shape=torch.Size(shape), stride=stride)
 
 
 class ASGD(Optimizer):
@@ -132,7 +151,7 @@ class ASGD(Optimizer):
         dtype = state_dtype(target)
         return {
             "d": self._zeros(target),
-            "y": torch.zeros((self._batch_num, *target.shape), dtype=dtype, device=target.device),
+            "y": _rows(target, self._batch_num, dtype),
             "m": torch.zeros(1, dtype=torch.int64, device=target.device),
         }
 
