@@ -12,7 +12,7 @@ TORCH ?= torch==2.13.0
 ISA_MARCH ?= $(if $(filter x86_64,$(shell uname -m)),x86-64,native)
 ISA_TESTS ?= tests/test_engine.py tests/test_optimizer.py tests/test_parity.py
 
-.PHONY: setup demo test bench docs
+.PHONY: setup demo test lint bench docs
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -28,6 +28,13 @@ test: setup
 	$(BIN)/python -m pytest -q
 	@echo "again, the engine and parity tests with other ISAs: torch's AVX2 kernels, oar's kernels for baseline x86-64"
 	ATEN_CPU_CAPABILITY=avx2 OAR_FUSED_MARCH=$(ISA_MARCH) $(BIN)/python -m pytest -q $(ISA_TESTS)
+
+# lint, format and types, as .ci/run checks them (settings in pyproject.toml; .pre-commit-config.yaml runs the same)
+LINT_PATHS ?= src tests benchmarks examples docs .ci
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/oar bench

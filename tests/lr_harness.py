@@ -69,7 +69,7 @@ def raised(make: Callable[[Any], Any], M: Any) -> BaseException | None:
         warnings.simplefilter("ignore")
         try:
             make(M)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return e
     return None
 
@@ -78,7 +78,7 @@ def outcome(fn: Callable[[], Any]) -> BaseException | None:
     """The exception ``fn()`` raises, or None."""
     try:
         fn()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return e
     return None
 

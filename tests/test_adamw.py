@@ -29,7 +29,7 @@ def _paddle_error(build) -> type[BaseException] | None:
         opt = build(p)
         (p * p).sum().backward()
         opt.step()
-    except Exception as exc:  # noqa: BLE001 - the type is what is compared
+    except Exception as exc:
         return type(exc)
     finally:
         paddle.set_default_dtype("float32")

@@ -363,7 +363,7 @@ def _paddle_construction_error(algo: Algorithm, kwargs: dict[str, Any]) -> type[
     p = paddle.create_parameter([3], "float32")
     try:
         getattr(paddle.optimizer, algo.name)(parameters=[p], **kwargs)
-    except Exception as exc:  # noqa: BLE001 - the type is what is compared
+    except Exception as exc:
         return type(exc)
     return None
 
@@ -390,7 +390,7 @@ def test_paddle_refusals_have_paddles_exception_type(algo: Algorithm, key: str) 
             warnings.simplefilter("ignore")
             try:
                 algo.cls(parameters=_model().parameters(), **base, **{key: value})
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 assert isinstance(exc, expected), (key, value, expected, exc)
                 assert isinstance(exc, (TypeError, ValueError)), (key, value, exc)
                 continue
@@ -539,7 +539,7 @@ def _paddle_run(name: str, kwargs: dict[str, Any], steps: int = 5) -> bool:
             else:
                 closure()
                 opt.step()
-        except Exception:  # noqa: BLE001 - a failing step is broken training too
+        except Exception:
             return True
         loss = float(closure())
         params = [p.numpy() for p in model.parameters()]

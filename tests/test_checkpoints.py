@@ -171,7 +171,7 @@ def _child(workdir: str) -> None:
                 failures.append(f"{label}: the fused kernel did not run every update after the load")
             else:
                 resumed.append(label)
-        except Exception as exc:  # noqa: BLE001 - reported, with its label, to the parent
+        except Exception as exc:
             failures.append(f"{label}: {type(exc).__name__}: {exc}")
     print(json.dumps({"resumed": resumed, "failures": failures}))
 
@@ -390,7 +390,7 @@ def load_or_reject(config: Config, params: Sequence[torch.Tensor], opt: oar.Opti
             try:
                 train(ps, o, [K])
                 outcomes.append(None)
-            except Exception as exc:  # noqa: BLE001 - compared below
+            except Exception as exc:
                 outcomes.append(type(exc))
     assert outcomes[0] is None, f"the step after an accepted load raised {outcomes[0]}"
     assert outcomes[1] is None

@@ -796,3 +796,15 @@ def test_bit_exact_when_sums_are_exact(dtype):
             pd_out = paddle.nn.ClipGradByNorm(c)(pd_pairs(arrays))
             out = oc.ClipGradByNorm(c)(t_pairs(arrays))
             compare_lists(pd_out, out, rtol=0)
+
+
+@pytest.mark.parametrize("auto_skip_clip", [False, True])
+def test_global_norm_clip_beyond_float32_range_clips_nothing(auto_skip_clip: bool) -> None:
+    """A clip_norm above float32's largest value (found by hypothesis: 3.402823466385289e38) on
+    float32 grads: no finite norm exceeds it, the grads are left as they are (torch.full refused
+    the value; Paddle's cast makes it inf and the grads NaN)."""
+    clip = oc.ClipGradByGlobalNorm(3.402823466385289e38, auto_skip_clip=auto_skip_clip)
+    p = torch.nn.Parameter(torch.ones(3))
+    g = torch.tensor([1.0, -2.0, 3.0])
+    ((_, out),) = clip([(p, g.clone())])
+    assert torch.equal(out, g)

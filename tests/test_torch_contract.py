@@ -691,7 +691,7 @@ def _none_cases() -> list[tuple[str, str]]:
 def _first_error(run):
     try:
         run()
-    except Exception as exc:  # noqa: BLE001 - the type is what is compared
+    except Exception as exc:
         return exc
     return None
 

@@ -187,7 +187,7 @@ def load_peer_class(path: str) -> type:
         try:
             standalone: type = getattr(_load_standalone(module, why), name)
             return standalone
-        except Exception as standalone_exc:  # noqa: BLE001
+        except Exception as standalone_exc:
             raise ImportError(f"{path}: {standalone_exc}") from exc
 
 

@@ -19,11 +19,12 @@ Source: https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/nn/Clip
 (and ``ClipGradByNorm_en.html``, ``ClipGradByValue_en.html``); ``paddle/nn/clip.py`` and the
 ``clip``, ``clip_by_norm``, ``squared_l2_norm`` phi kernels of Paddle 3.3.1.
 """
+
 from __future__ import annotations
 
 import math
 import struct
-from typing import Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -32,11 +33,11 @@ from .validate import AssertionTypeError, AssertionValueError, number
 
 __all__ = [
     "ClipGradBase",
-    "ClipGradByValue",
-    "ClipGradByNorm",
     "ClipGradByGlobalNorm",
-    "clip_to_state",
+    "ClipGradByNorm",
+    "ClipGradByValue",
     "clip_from_state",
+    "clip_to_state",
 ]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
@@ -82,14 +83,12 @@ def _check_grad(owner: str, grad: torch.Tensor) -> None:
     if not isinstance(grad, torch.Tensor):
         raise TypeError(f"{owner}: a grad must be a torch.Tensor or None, got {type(grad).__name__}")
     if grad.dtype not in _SUPPORTED:
-        raise TypeError(
-            f"{owner}: grads must be float16, bfloat16, float32 or float64, got {grad.dtype}"
-        )
+        raise TypeError(f"{owner}: grads must be float16, bfloat16, float32 or float64, got {grad.dtype}")
     if grad.layout not in (torch.strided, torch.sparse_coo):
         raise TypeError(f"{owner}: unsupported grad layout {grad.layout} (dense or sparse_coo only)")
 
 
-def _pairs(owner: str, params_grads) -> List[Tuple[object, Optional[torch.Tensor]]]:
+def _pairs(owner: str, params_grads) -> list[tuple[object, torch.Tensor | None]]:
     if isinstance(params_grads, (torch.Tensor, str, bytes)) or not isinstance(params_grads, Iterable):
         raise TypeError(
             f"{owner}: params_grads must be a list of (param, grad) pairs, got {type(params_grads).__name__}"
@@ -125,7 +124,7 @@ class ClipGradBase:
             float tensor (float16/bfloat16/float32/float64, dense or sparse COO).
     """
 
-    def __call__(self, params_grads) -> List[Tuple[object, Optional[torch.Tensor]]]:
+    def __call__(self, params_grads) -> list[tuple[object, torch.Tensor | None]]:
         pairs = _pairs(type(self).__name__, params_grads)
         for p, g in pairs:
             if g is not None and not _skip(p):
@@ -171,7 +170,7 @@ class ClipGradByValue(ClipGradBase):
             clip kernel; here it is raised at construction).
     """
 
-    def __init__(self, max: float, min: Optional[float] = None) -> None:
+    def __init__(self, max: float, min: float | None = None) -> None:
         owner = "ClipGradByValue"
         max_ = _real(owner, "max", max)
         if min is None:
@@ -182,9 +181,7 @@ class ClipGradByValue(ClipGradBase):
         else:
             min_ = _real(owner, "min", min)
         if not min_ <= max_:
-            raise ValueError(
-                f"{owner}: max must be greater than or equal to min, got min={min_!r}, max={max_!r}"
-            )
+            raise ValueError(f"{owner}: max must be greater than or equal to min, got min={min_!r}, max={max_!r}")
         self.max = max_
         self.min = min_
 
@@ -237,22 +234,24 @@ def _sharded_sums(grads: Sequence[torch.Tensor]) -> dict:
     for group, idx in by_group.items():
         stacked = torch.stack([local[i] for i in idx])
         _sharded.all_reduce_sum(stacked, group)
-        for row, i in zip(stacked, idx):
+        for row, i in zip(stacked, idx, strict=False):
             local[i] = row
-    return {id(g): s.to(torch.float32 if g.dtype in _LOW_PRECISION else g.dtype) for g, s in zip(grads, local)}
+    return {
+        id(g): s.to(torch.float32 if g.dtype in _LOW_PRECISION else g.dtype) for g, s in zip(grads, local, strict=False)
+    }
 
 
 def _like_sharded(like: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
     """A DTensor of ``like``'s mesh, placements and shape holding ``local``."""
-    return type(like).from_local(local, like.device_mesh, like.placements, shape=like.shape,
-                                 stride=like.stride(), run_check=False)
+    return type(like).from_local(
+        local, like.device_mesh, like.placements, shape=like.shape, stride=like.stride(), run_check=False
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # ClipGradByNorm
 # --------------------------------------------------------------------------------------------------
-def _by_norm_scaling(values: torch.Tensor, max_norm: float,
-                     sum_sq: Optional[torch.Tensor] = None) -> torch.Tensor:
+def _by_norm_scaling(values: torch.Tensor, max_norm: float, sum_sq: torch.Tensor | None = None) -> torch.Tensor:
     """Paddle's ``clip_by_norm`` kernel scale factor, as a 0-d tensor in the compute dtype.
 
     ``n = sqrt(sum(x^2))``; ``t = (n <= max_norm)``; ``eps = 1e-6 if n <= 1e-30 else 0``;
@@ -304,9 +303,7 @@ class ClipGradByNorm(ClipGradBase):
         # The kernel attribute is a C++ float: it must be > 0 and finite once rounded to float32.
         c32 = _to_float32(c)
         if not (c32 > 0.0 and math.isfinite(c32)):
-            raise ValueError(
-                f"{owner}: clip_norm must be a number > 0 that is finite in float32, got {clip_norm!r}"
-            )
+            raise ValueError(f"{owner}: clip_norm must be a number > 0 that is finite in float32, got {clip_norm!r}")
         self.clip_norm = c
         self._max_norm = c32
 
@@ -359,15 +356,18 @@ def _sharded_sums(grads: Sequence[torch.Tensor]) -> dict:
     for group, idx in by_group.items():
         stacked = torch.stack([local[i] for i in idx])
         _sharded.all_reduce_sum(stacked, group)
-        for row, i in zip(stacked, idx):
+        for row, i in zip(stacked, idx, strict=False):
             local[i] = row
-    return {id(g): s.to(torch.float32 if g.dtype in _LOW_PRECISION else g.dtype) for g, s in zip(grads, local)}
+    return {
+        id(g): s.to(torch.float32 if g.dtype in _LOW_PRECISION else g.dtype) for g, s in zip(grads, local, strict=False)
+    }
 
 
 def _like_sharded(like: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
     """A DTensor of ``like``'s mesh, placements and shape holding ``local``."""
-    return type(like).from_local(local, like.device_mesh, like.placements, shape=like.shape,
-                                 stride=like.stride(), run_check=False)
+    return type(like).from_local(
+        local, like.device_mesh, like.placements, shape=like.shape, stride=like.stride(), run_check=False
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -441,7 +441,7 @@ class ClipGradByGlobalNorm(ClipGradBase):
             f"auto_skip_clip={self.auto_skip_clip!r})"
         )
 
-    def global_norm(self, params_grads) -> Optional[torch.Tensor]:
+    def global_norm(self, params_grads) -> torch.Tensor | None:
         """The global norm ``N`` (0-d tensor in the sum dtype) over the clippable grads of
         ``params_grads``, or None when there are none. Does not modify anything."""
         pairs = _pairs(type(self).__name__, params_grads)
@@ -451,7 +451,7 @@ class ClipGradByGlobalNorm(ClipGradBase):
         with torch.no_grad():
             return self._global_norm(pairs)
 
-    def _global_norm(self, params_grads) -> Optional[torch.Tensor]:
+    def _global_norm(self, params_grads) -> torch.Tensor | None:
         low, f32, f64 = [], [], []
         device = None
         pairs = [(p, g) for p, g in params_grads if g is not None and not _skip(p)]
@@ -461,9 +461,10 @@ class ClipGradByGlobalNorm(ClipGradBase):
             for g in sharded:
                 s = sums[id(g)]
                 (low if g.dtype in _LOW_PRECISION else f32 if g.dtype == torch.float32 else f64).append(
-                    s.to(g.dtype) if g.dtype in _LOW_PRECISION else s)
+                    s.to(g.dtype) if g.dtype in _LOW_PRECISION else s
+                )
                 device = s.device if device is None else device
-        for p, g in pairs:
+        for _p, g in pairs:
             if _sharded.is_sharded(g):
                 continue
             v = g.coalesce().values() if g.layout == torch.sparse_coo else g
@@ -491,17 +492,19 @@ class ClipGradByGlobalNorm(ClipGradBase):
     def _clip(self, params_grads):
         return self._scale(params_grads, self._global_norm(params_grads))
 
-    def apply_global_norm(self, params_grads, norm: Optional[torch.Tensor]):
+    def apply_global_norm(self, params_grads, norm: torch.Tensor | None):
         """Clip ``params_grads`` as ``self(params_grads)`` does, by ``norm``, their global norm
         already computed by :meth:`global_norm` (the optimizer's non-finite guard computes it
         first and the clip reuses it: one read of the grads, the same result bit for bit)."""
         with torch.no_grad():
             return self._scale(_pairs(type(self).__name__, params_grads), norm)
 
-    def _scale(self, params_grads, norm: Optional[torch.Tensor]):
+    def _scale(self, params_grads, norm: torch.Tensor | None):
         if norm is None:  # every grad is None or excluded
             return list(params_grads)
-        c = torch.full((), self.clip_norm, dtype=norm.dtype, device=norm.device)
+        # a clip_norm beyond the norm's dtype range clips nothing finite: the dtype's largest value
+        # (Paddle's cast gives inf there, and inf / max(N, inf) NaN grads; torch.full refuses it)
+        c = torch.full((), min(self.clip_norm, torch.finfo(norm.dtype).max), dtype=norm.dtype, device=norm.device)
         if self.auto_skip_clip:
             scale = torch.where(norm > c, c / norm, torch.ones_like(norm))
         else:
@@ -533,7 +536,7 @@ _KINDS = {
 }
 
 
-def clip_to_state(clip: Optional[ClipGradBase]):
+def clip_to_state(clip: ClipGradBase | None):
     """Plain-data form of a clip object, for the optimizer's ``state_dict`` (None stays None).
 
     Returns e.g. ``{'type': 'ClipGradByGlobalNorm', 'clip_norm': 1.0, 'group_name': 'default_group',
@@ -560,7 +563,7 @@ def clip_to_state(clip: Optional[ClipGradBase]):
     }
 
 
-def clip_from_state(state) -> Optional[ClipGradBase]:
+def clip_from_state(state) -> ClipGradBase | None:
     """Inverse of :func:`clip_to_state` (None stays None).
 
     Raises:

@@ -238,7 +238,7 @@ def _deterministic(threads: int = 1) -> Iterator[None]:
     previous_threads = torch.get_num_threads()
     try:
         torch.use_deterministic_algorithms(True)
-    except Exception:  # noqa: BLE001, S110  # pragma: no cover - very old or unusual builds: not deterministic
+    except Exception:  # pragma: no cover - very old or unusual builds: not deterministic
         pass
     torch.set_num_threads(threads)
     try:

@@ -1,6 +1,7 @@
 """LAMB (You et al., 2019, "Large Batch Optimization for Deep Learning: Training BERT in 76
 minutes", arXiv:1904.00962) with ``paddle.optimizer.Lamb``'s numerics
 (https://www.paddlepaddle.org.cn/documentation/docs/en/api/paddle/optimizer/Lamb_en.html)."""
+
 from __future__ import annotations
 
 import torch
@@ -152,9 +153,15 @@ class Lamb(Optimizer):
             raise TypeError(f"always_adapt must be a bool, got {always_adapt!r}")
         self._always_adapt = always_adapt
         super().__init__(
-            learning_rate, parameters, None, grad_clip, name,
+            learning_rate,
+            parameters,
+            None,
+            grad_clip,
+            name,
             options={
-                "beta1": beta1, "beta2": beta2, "epsilon": epsilon,
+                "beta1": beta1,
+                "beta2": beta2,
+                "epsilon": epsilon,
                 "lamb_weight_decay": lamb_weight_decay,
                 "exclude_from_weight_decay_fn": exclude_from_weight_decay_fn,
             },
@@ -207,30 +214,47 @@ class Lamb(Optimizer):
 
 
 def _fused_hypers(hyper):
-    return (hyper["lr"], hyper["beta1"], hyper["beta2"], hyper["epsilon"], hyper["weight_decay"],
-            float(hyper["always_adapt"]))
+    return (
+        hyper["lr"],
+        hyper["beta1"],
+        hyper["beta2"],
+        hyper["epsilon"],
+        hyper["weight_decay"],
+        float(hyper["always_adapt"]),
+    )
 
 
-_fused.register(lamb_update, _fused.Kernel("lamb.c", ("moment1", "moment2"),
-                                           ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers))
+_fused.register(
+    lamb_update, _fused.Kernel("lamb.c", ("moment1", "moment2"), ("beta1_pow_acc", "beta2_pow_acc"), _fused_hypers)
+)
 
 # The trust ratio needs the norms of the whole p and r: sharded params take two passes around
 # one all-reduce of the partial sums of squares (oar.engine.sharded).
 _sharded.register_reduction(lamb_update, _sharded.Reduction(2, lamb_partial_sums, lamb_finish))
 
 
-register(Algorithm(
-    name="Lamb", cls=Lamb, rule=lamb_update,
-    traffic=Traffic(2, 1, 1, 6, "Lamb, two passes: reads p,g,m,v, writes m,v; reads p,m,v, writes p (4P+6S)"),
-    multi_precision=True,
-    demo={"peak_lr": 2e-2, "lamb_weight_decay": 1e-2},
-    bench={"lamb_weight_decay": 0.01},
-    peers=(
-        Peer("pytorch_optimizer.Lamb", "pytorch_optimizer",
-             lambda params, lr, _: load_peer_class("pytorch_optimizer:Lamb")(params, lr=lr, weight_decay=0.01),
-             note="defaults (max_grad_norm=1.0), weight_decay=0.01"),
-        Peer("timm.Lamb", "timm",
-             lambda params, lr, _: load_peer_class("timm.optim.lamb:Lamb")(params, lr=lr, weight_decay=0.01),
-             note="defaults, weight_decay=0.01"),
-    ),
-))
+register(
+    Algorithm(
+        name="Lamb",
+        cls=Lamb,
+        rule=lamb_update,
+        traffic=Traffic(2, 1, 1, 6, "Lamb, two passes: reads p,g,m,v, writes m,v; reads p,m,v, writes p (4P+6S)"),
+        multi_precision=True,
+        demo={"peak_lr": 2e-2, "lamb_weight_decay": 1e-2},
+        bench={"lamb_weight_decay": 0.01},
+        peers=(
+            Peer(
+                "pytorch_optimizer.Lamb",
+                "pytorch_optimizer",
+                lambda params, lr, _: load_peer_class("pytorch_optimizer:Lamb")(params, lr=lr, weight_decay=0.01),
+                note="defaults (max_grad_norm=1.0), weight_decay=0.01",
+            ),
+            Peer(
+                "timm.Lamb",
+                "timm",
+                lambda params, lr, _: load_peer_class("timm.optim.lamb:Lamb")(params, lr=lr, weight_decay=0.01),
+                note="defaults, weight_decay=0.01",
+            ),
+        ),
+    )
+)

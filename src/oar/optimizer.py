@@ -413,7 +413,7 @@ class Optimizer(torch.optim.Optimizer):
             try:
                 self._check_grad(x, g, reg)
                 param_key = self._hyper_key(group, p)
-            except Exception as exc:  # noqa: BLE001 - re-raised, the param named
+            except Exception as exc:
                 raise _step_check.named(exc, _step_check.param_label(self, index, group, p)) from None
             dtype = state_dtype(x)  # the master weight's (float32) for a low-precision param
             multiplier = lr_multiplier(p) if list_mode else 1.0

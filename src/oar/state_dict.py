@@ -23,6 +23,7 @@ for such a dict only, loads without ``'LR_Scheduler'``: the scheduler keeps its 
 caller saves and restores beside the optimizer's (``scheduler.state_dict()`` in the same
 checkpoint), as torch's schedulers are. See docs/distributed.md.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,7 @@ __all__ = ["Unpacked", "pack", "unpack", "unpack_lbfgs", "unpack_skipped_steps"]
 
 # How a group value is stored and restored, by key.
 _TO_STATE: dict[str, Callable[[Any], Any]] = {"weight_decay": regularizer_to_state, "grad_clip": clip_to_state}
-_FROM_STATE: dict[str, Callable[[Any], Any]] = {"weight_decay": regularizer_from_state,
-                                                "grad_clip": clip_from_state}
+_FROM_STATE: dict[str, Callable[[Any], Any]] = {"weight_decay": regularizer_from_state, "grad_clip": clip_from_state}
 
 
 def pack(opt: Optimizer) -> dict[str, Any]:
@@ -58,8 +58,11 @@ def pack(opt: Optimizer) -> dict[str, Any]:
     index_of: dict[int, int] = {}
     groups = []
     for group in opt.param_groups:
-        saved = {key: _TO_STATE.get(key, _same)(value) for key, value in group.items()
-                 if key != "params" and key not in opt._callable_keys}
+        saved = {
+            key: _TO_STATE.get(key, _same)(value)
+            for key, value in group.items()
+            if key != "params" and key not in opt._callable_keys
+        }
         saved["params"] = [index_of.setdefault(id(p), len(index_of)) for p in group["params"]]
         groups.append(saved)
     state: dict[Any, Any] = {}
@@ -89,8 +92,9 @@ def unpack_skipped_steps(state_dict: Mapping[str, Any]) -> int:
     """
     value = state_dict.get("skipped_steps", 0)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"state_dict['skipped_steps'] is {value!r}, expected an int >= 0 (the steps "
-                         "skipped by skip_nonfinite=True)")
+        raise ValueError(
+            f"state_dict['skipped_steps'] is {value!r}, expected an int >= 0 (the steps skipped by skip_nonfinite=True)"
+        )
     return int(value)
 
 
@@ -131,14 +135,17 @@ def unpack(opt: Optimizer, state_dict: Any) -> Unpacked:
     if not isinstance(kind, str) or kind != type(opt).__name__:
         raise ValueError(f"state_dict['optimizer'] is {show(kind)}, this optimizer is {type(opt).__name__}")
     if not isinstance(state_dict.get("state"), dict):
-        raise ValueError("state_dict['state'] must be a dict {param index: {accumulator: tensor}}, got "
-                         f"{_kind(state_dict.get('state', _MISSING))}")
+        raise ValueError(
+            "state_dict['state'] must be a dict {param index: {accumulator: tensor}}, got "
+            f"{_kind(state_dict.get('state', _MISSING))}"
+        )
     saved_groups = state_dict.get("param_groups", _MISSING)
     if isinstance(saved_groups, (str, bytes)) or not isinstance(saved_groups, Sequence):
         raise ValueError(f"state_dict['param_groups'] must be a list of param groups, got {_kind(saved_groups)}")
     if len(saved_groups) != len(opt.param_groups):
         raise ValueError(
-            f"state_dict['param_groups'] has {len(saved_groups)} groups, this optimizer has {len(opt.param_groups)}")
+            f"state_dict['param_groups'] has {len(saved_groups)} groups, this optimizer has {len(opt.param_groups)}"
+        )
     params: dict[int | str, tuple[torch.Tensor, int]] = {}
     groups = []
     for k, (saved, group) in enumerate(zip(saved_groups, opt.param_groups, strict=True)):
@@ -193,8 +200,10 @@ def _free_key(key: Any) -> Any:
         ValueError: an int key, which a state dict cannot tell from a param's index.
     """
     if isinstance(key, numbers.Integral):
-        raise ValueError(f"opt.state[{key!r}]: an entry not tied to a param cannot have an int key "
-                         "(a state dict numbers the params with ints); use another key, e.g. a str")
+        raise ValueError(
+            f"opt.state[{key!r}]: an entry not tied to a param cannot have an int key "
+            "(a state dict numbers the params with ints); use another key, e.g. a str"
+        )
     return key
 
 
@@ -218,8 +227,13 @@ def _unpack_group(opt: Optimizer, k: int, saved: dict[str, Any], group: dict[str
     return new
 
 
-def _unpack_state(index: Any, entries: Any, expected: dict[str, torch.Tensor], device: torch.device,
-                  scalars: frozenset[str] = frozenset()) -> dict[str, torch.Tensor]:
+def _unpack_state(
+    index: Any,
+    entries: Any,
+    expected: dict[str, torch.Tensor],
+    device: torch.device,
+    scalars: frozenset[str] = frozenset(),
+) -> dict[str, torch.Tensor]:
     """One param's accumulators, checked (see :func:`_accumulator`) and converted; ``scalars``
     names its one-element states (beta pows, running products), which must be finite."""
     where = f"state_dict['state'][{index!r}]"
@@ -228,10 +242,15 @@ def _unpack_state(index: Any, entries: Any, expected: dict[str, torch.Tensor], d
     if set(entries) != set(expected):
         missing = sorted(set(expected) - set(entries))
         extra = sorted(map(str, set(entries) - set(expected)))
-        raise ValueError(f"{where} has accumulators {sorted(map(str, entries))}, expected {sorted(expected)}"
-                         + (f"; missing {missing}" if missing else "") + (f"; unexpected {extra}" if extra else ""))
-    return {name: _accumulator(f"{where}[{name!r}]", entries[name], ref, device, name in scalars)
-            for name, ref in expected.items()}
+        raise ValueError(
+            f"{where} has accumulators {sorted(map(str, entries))}, expected {sorted(expected)}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unexpected {extra}" if extra else "")
+        )
+    return {
+        name: _accumulator(f"{where}[{name!r}]", entries[name], ref, device, name in scalars)
+        for name, ref in expected.items()
+    }
 
 
 # ---------------------------------------------------------------------------- checks before loading
@@ -241,8 +260,16 @@ _MISSING: Any = object()
 
 #: What a check of a loaded value may raise (converters and constructors of clips and
 #: regularizers, Paddle-type exceptions included); each is reported as a ValueError naming the entry.
-_LOAD_ERRORS = (TypeError, ValueError, KeyError, IndexError, AttributeError, AssertionError, RuntimeError,
-                OverflowError)
+_LOAD_ERRORS = (
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    AssertionError,
+    RuntimeError,
+    OverflowError,
+)
 
 #: Entries of a scheduler's state that record a metric (``ReduceOnPlateau``'s best value so far):
 #: any number or None (a diverged run records inf or NaN). Every other number must be finite.
@@ -293,8 +320,7 @@ def _group_indices(k: int, saved: Any, group: dict[str, Any], seen: Mapping[int 
     found: list[int | str] = []
     for index in indices:
         if isinstance(index, bool) or not isinstance(index, (numbers.Integral, str)):
-            raise ValueError(f"{where}['params'] holds {_kind(index)}, not a param index (an int) "
-                             "or name (a str)")
+            raise ValueError(f"{where}['params'] holds {_kind(index)}, not a param index (an int) or name (a str)")
         key = index if isinstance(index, str) else int(index)
         if key in seen or key in found:
             raise ValueError(f"{where}['params']: the param index {index!r} appears twice")
@@ -316,7 +342,8 @@ def _check_key_kinds(k: int, indices: Sequence[int | str], first: int | str | No
                 f"state_dict['param_groups'][{k}]['params'] holds {_kind(key)}, but the first param key is "
                 f"{_kind(first)}: a state dict numbers every param "
                 "(ints, as state_dict() writes) or names every param (strs, as "
-                "torch.distributed.checkpoint's get_optimizer_state_dict writes)")
+                "torch.distributed.checkpoint's get_optimizer_state_dict writes)"
+            )
 
 
 def _group_value(opt: Optimizer, key: str, value: Any, group: dict[str, Any]) -> Any:
@@ -340,8 +367,12 @@ def _group_value(opt: Optimizer, key: str, value: Any, group: dict[str, Any]) ->
         return float(lr.detach().reshape(()).item()) if isinstance(lr, torch.Tensor) else lr
     if key == "param_names":
         count = len(group["params"])
-        if (isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != count
-                or not all(isinstance(name, str) for name in value)):
+        if (
+            isinstance(value, (str, bytes))
+            or not isinstance(value, Sequence)
+            or len(value) != count
+            or not all(isinstance(name, str) for name in value)
+        ):
             raise ValueError(f"must be a list of {count} parameter names (str), got {_kind(value)}")
         return list(value)
     _same_kind(value, group.get(key, _MISSING))
@@ -412,11 +443,14 @@ def _accumulator(where: str, value: Any, ref: torch.Tensor, device: torch.device
         raise ValueError(f"{where} has shape {tuple(value.shape)}, expected {shape}")
     if ref.dtype.is_floating_point:
         if not value.dtype.is_floating_point:
-            raise ValueError(f"{where} has dtype {value.dtype}, expected a floating-point tensor "
-                             f"(loaded as {ref.dtype})")
+            raise ValueError(
+                f"{where} has dtype {value.dtype}, expected a floating-point tensor (loaded as {ref.dtype})"
+            )
         if scalar and not bool(torch.isfinite(value).all()):
-            raise ValueError(f"{where} is {value.detach().cpu().reshape(-1).tolist()}, expected a finite number "
-                             "(a one-element state: a beta pow or a running product)")
+            raise ValueError(
+                f"{where} is {value.detach().cpu().reshape(-1).tolist()}, expected a finite number "
+                "(a one-element state: a beta pow or a running product)"
+            )
     else:
         if value.dtype.is_floating_point or value.dtype.is_complex or value.dtype == torch.bool:
             raise ValueError(f"{where} has dtype {value.dtype}, expected an integer tensor ({ref.dtype}: a count)")
@@ -483,7 +517,7 @@ def _detached_copy(scheduler: LRScheduler) -> LRScheduler | None:
             memo[id(listeners)] = []
     try:
         return copy.deepcopy(scheduler, memo)
-    except Exception:  # noqa: BLE001 - any failure to copy only means the trial load is skipped
+    except Exception:
         return None
 
 
@@ -503,8 +537,10 @@ def _check_scheduler_values(where: str, saved: Mapping[Any, Any], current: Any) 
             continue  # not the scheduler's: unused by its set_state_dict (which warns about it)
         if isinstance(value, Mapping) or isinstance(now, Mapping):
             if not (isinstance(value, Mapping) and isinstance(now, Mapping)):
-                raise ValueError(f"{here} is {_kind(value)}, expected "
-                                 f"{'a dict (a nested scheduler state)' if isinstance(now, Mapping) else 'a number'}")
+                raise ValueError(
+                    f"{here} is {_kind(value)}, expected "
+                    f"{'a dict (a nested scheduler state)' if isinstance(now, Mapping) else 'a number'}"
+                )
             _check_scheduler_values(here, value, now)
         elif key in _METRIC_KEYS:
             if value is not None and not _is_number(value):
@@ -543,8 +579,9 @@ def _unpack_scheduler(scheduler: LRScheduler, saved: Any) -> tuple[dict[str, Any
                 probe.set_state_dict(copy.deepcopy(loaded))
                 lr = probe()
         except _LOAD_ERRORS as exc:
-            raise ValueError(f"{where} does not load into this optimizer's {type(scheduler).__name__}: "
-                             f"{_reason(exc)}") from None
+            raise ValueError(
+                f"{where} does not load into this optimizer's {type(scheduler).__name__}: {_reason(exc)}"
+            ) from None
     else:
         lr = loaded.get("last_lr", scheduler())
     if not _is_number(lr) or not _finite(lr):
@@ -552,8 +589,9 @@ def _unpack_scheduler(scheduler: LRScheduler, saved: Any) -> tuple[dict[str, Any
     return loaded, float(lr)
 
 
-def unpack_lbfgs(state_dict: Any, params: Sequence[torch.Tensor], history_size: int,
-                 keys: Sequence[str]) -> dict[str, Any]:
+def unpack_lbfgs(
+    state_dict: Any, params: Sequence[torch.Tensor], history_size: int, keys: Sequence[str]
+) -> dict[str, Any]:
     """Check an LBFGS state dict (Paddle's layout, ``{'state': {...}}``) against the params LBFGS
     optimizes and convert it (tensors copied to the params' device and floating dtype).
 
@@ -580,8 +618,10 @@ def unpack_lbfgs(state_dict: Any, params: Sequence[torch.Tensor], history_size: 
         raise ValueError(f"state_dict['state'] must be a dict, got {_kind(state)}")
     unknown = [key for key in state if key not in keys]
     if unknown:
-        raise ValueError(f"state_dict['state'] has the keys {sorted(map(show, unknown))}, which an LBFGS state "
-                         f"dict does not have (its keys: {list(keys)})")
+        raise ValueError(
+            f"state_dict['state'] has the keys {sorted(map(show, unknown))}, which an LBFGS state "
+            f"dict does not have (its keys: {list(keys)})"
+        )
     device = params[0].device if params else torch.device("cpu")
     floats = [p for p in params if p.dtype.is_floating_point or p.dtype.is_complex]
     dtype = torch.empty((), dtype=floats[0].dtype).real.dtype if floats else torch.get_default_dtype()
@@ -597,19 +637,29 @@ def unpack_lbfgs(state_dict: Any, params: Sequence[torch.Tensor], history_size: 
         needed = ("d", "alpha", "old_yk", "old_sk", "ro", "H_diag", "prev_flat_grad", "prev_loss")
         missing = [key for key in needed if key not in state]
         if missing:
-            raise ValueError(f"state_dict['state'] has n_iter={out['n_iter']} but lacks {missing} (the state an "
-                             "iteration leaves)")
+            raise ValueError(
+                f"state_dict['state'] has n_iter={out['n_iter']} but lacks {missing} (the state an iteration leaves)"
+            )
 
     def vector(where: str, value: Any) -> torch.Tensor:
-        if (not isinstance(value, torch.Tensor) or value.layout != torch.strided or value.device.type == "meta"
-                or not value.dtype.is_floating_point or tuple(value.shape) != (size,)):
+        if (
+            not isinstance(value, torch.Tensor)
+            or value.layout != torch.strided
+            or value.device.type == "meta"
+            or not value.dtype.is_floating_point
+            or tuple(value.shape) != (size,)
+        ):
             raise ValueError(f"{where} is {_kind(value)}, expected a floating-point tensor of shape ({size},)")
         return value.detach().to(device=device, dtype=dtype, copy=True)
 
     def scalar(where: str, value: Any, finite: bool = True) -> Any:
         if isinstance(value, torch.Tensor):
-            if (value.numel() != 1 or value.layout != torch.strided or value.device.type == "meta"
-                    or not value.dtype.is_floating_point):
+            if (
+                value.numel() != 1
+                or value.layout != torch.strided
+                or value.device.type == "meta"
+                or not value.dtype.is_floating_point
+            ):
                 raise ValueError(f"{where} is {_kind(value)}, expected a number or a one-element tensor")
             if finite and not bool(torch.isfinite(value).all()):
                 raise ValueError(f"{where} is {value.detach().cpu().reshape(-1).tolist()}, expected a finite number")
@@ -645,8 +695,10 @@ def unpack_lbfgs(state_dict: Any, params: Sequence[torch.Tensor], history_size: 
     if history:
         lengths = {key: len(listed(key)) for key in history}
         if len(set(lengths.values())) != 1 or lengths["ro"] > history_size:
-            raise ValueError(f"state_dict['state']: old_yk, old_sk and ro must be lists of one length, at most "
-                             f"history_size={history_size}, got lengths {lengths}")
+            raise ValueError(
+                f"state_dict['state']: old_yk, old_sk and ro must be lists of one length, at most "
+                f"history_size={history_size}, got lengths {lengths}"
+            )
         for key in ("old_yk", "old_sk"):
             out[key] = [vector(f"state_dict['state'][{key!r}][{i}]", v) for i, v in enumerate(state[key])]
         out["ro"] = [scalar(f"state_dict['state']['ro'][{i}]", v) for i, v in enumerate(state["ro"])]

@@ -1,6 +1,7 @@
 """Where torch's conventions meet Paddle's signatures: the positional ``params`` argument,
 torch's keyword names (refused with a hint naming Paddle's), and wrappers that build an
 optimizer from group dicts (``ZeroRedundancyOptimizer``). Used by :class:`oar.Optimizer` only."""
+
 from __future__ import annotations
 
 import functools
@@ -125,9 +126,7 @@ def accept_torch_convention(init: Callable) -> Callable:
             raise params_type_error(args[0])
         if args and looks_like_parameters(args[0]):
             if "parameters" in kwargs:
-                raise TypeError(
-                    f"{type(self).__name__}() got parameters both positionally and as parameters="
-                )
+                raise TypeError(f"{type(self).__name__}() got parameters both positionally and as parameters=")
             kwargs["parameters"] = args[0]
             args = args[1:]
         init(self, *args, **kwargs)
@@ -150,7 +149,8 @@ def _plain_zero_groups(zero: Any, state_dict: dict[str, Any]) -> dict[str, Any]:
     callables = getattr(getattr(zero, "optim", None), "_callable_keys", ())
     state_dict["param_groups"] = [
         {key: _TO_STATE.get(key, _same)(value) for key, value in group.items() if key not in callables}
-        for group in state_dict["param_groups"]]
+        for group in state_dict["param_groups"]
+    ]
     return state_dict
 
 

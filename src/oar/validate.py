@@ -142,7 +142,7 @@ def show(value: object, limit: int = 80) -> str:
     thousands of digits, whose repr Python may even refuse, a long list)."""
     try:
         text = repr(value)
-    except Exception:  # noqa: BLE001 - e.g. int repr beyond sys.get_int_max_str_digits()
+    except Exception:
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 5] + "...>"
 

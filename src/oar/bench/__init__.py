@@ -32,6 +32,7 @@ timing), :mod:`.report` (the result and its table), :mod:`.cli` (options and :fu
 Usage: ``oar bench [options]`` or ``python benchmarks/bench_step.py [options]``; ``--help``
 lists the options.
 """
+
 from __future__ import annotations
 
 from .cli import DTYPES, add_arguments, main, run, select
@@ -41,7 +42,20 @@ from .report import COLUMNS, Record, format_table, summarize
 from .rows import REFERENCE, Row
 
 __all__ = [
-    "add_arguments", "run", "main", "select", "DTYPES",
-    "param_shapes", "scale_for_params", "ParamSet", "build_param_set",
-    "COLUMNS", "REFERENCE", "BANDWIDTH_ROWS", "Row", "Record", "summarize", "format_table",
+    "BANDWIDTH_ROWS",
+    "COLUMNS",
+    "DTYPES",
+    "REFERENCE",
+    "ParamSet",
+    "Record",
+    "Row",
+    "add_arguments",
+    "build_param_set",
+    "format_table",
+    "main",
+    "param_shapes",
+    "run",
+    "scale_for_params",
+    "select",
+    "summarize",
 ]

@@ -1,4 +1,5 @@
 """``python -m oar.bench``: the same as ``oar bench``."""
+
 import sys
 
 from .cli import main

@@ -8,6 +8,7 @@ runs under FSDP (the ``auto`` engine), of ``torch.optim.Adam(fused=True)`` (the 
 ratio column) and of ``Adam(foreach=True)``; rounds are interleaved and start on a barrier. The
 table gives each rank's median ms/step and its ratio to the reference.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,6 +63,7 @@ def _sharded_params(values: list[torch.Tensor], grads: list[torch.Tensor], mesh:
 def _oar_maker(a: Algorithm, lr: float) -> Maker:
     def make(params: list[torch.Tensor]) -> Any:
         return a.cls(params, learning_rate=lr, engine="auto", **a.bench, **options_of(a))
+
     return make
 
 
@@ -79,8 +81,19 @@ def _makers(lr: float) -> list[tuple[str, Maker]]:
     return makers
 
 
-def _worker(rank: int, world: int, port: int, scale: float, repeats: int, warmup: int, seed: int,
-            lr: float, out_dir: str, only: Sequence[str], skip: Sequence[str]) -> None:
+def _worker(
+    rank: int,
+    world: int,
+    port: int,
+    scale: float,
+    repeats: int,
+    warmup: int,
+    seed: int,
+    lr: float,
+    out_dir: str,
+    only: Sequence[str],
+    skip: Sequence[str],
+) -> None:
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
 
@@ -101,7 +114,7 @@ def _worker(rank: int, world: int, port: int, scale: float, repeats: int, warmup
                 opt = make(_sharded_params(pset.values, pset.grads, mesh))
                 opt.step()  # state, plans, kernels built
                 steps[name] = opt.step
-            except Exception:  # noqa: BLE001 - reported in the table
+            except Exception:
                 result["errors"][name] = traceback.format_exc(limit=2).strip().splitlines()[-1]
             dist.barrier()
         times: dict[str, list[float]] = {name: [] for name in steps}
@@ -119,8 +132,16 @@ def _worker(rank: int, world: int, port: int, scale: float, repeats: int, warmup
         torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
 
 
-def run_fsdp(world: int = 2, scale: float = 1.0, repeats: int = 12, warmup: int = 2, seed: int = 0,
-             lr: float = 1e-3, only: Sequence[str] = (), skip: Sequence[str] = ()) -> list[Result]:
+def run_fsdp(
+    world: int = 2,
+    scale: float = 1.0,
+    repeats: int = 12,
+    warmup: int = 2,
+    seed: int = 0,
+    lr: float = 1e-3,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+) -> list[Result]:
     """Run the FSDP2 bench on ``world`` gloo ranks; returns each rank's result: ``rows``
     (name -> median ms/step), ``errors`` (name -> message, for optimizers that cannot run under
     FSDP), ``params`` and ``tensors``.
@@ -159,8 +180,10 @@ def print_fsdp(results: list[Result]) -> None:
     ``REFERENCE``; then the optimizers that do not run under FSDP."""
     world = len(results)
     head = f"{'optimizer':<28}" + "".join(f"{f'rank{r} ms':>11}{'vs fused Adam':>15}" for r in range(world))
-    print(f"FSDP2 (fully_shard), {world} gloo ranks x 1 thread, {results[0].get('params', 0):,} parameters "
-          f"in {results[0].get('tensors', 0)} tensors; median ms/step per rank")
+    print(
+        f"FSDP2 (fully_shard), {world} gloo ranks x 1 thread, {results[0].get('params', 0):,} parameters "
+        f"in {results[0].get('tensors', 0)} tensors; median ms/step per rank"
+    )
     print(head)
     for name in results[0]["rows"]:
         line = f"{name:<28}"

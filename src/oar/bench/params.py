@@ -1,5 +1,6 @@
 """The transformer-shaped parameter set every row of ``oar bench`` (and the scripts in
 ``benchmarks/``) steps: its shapes, its initial values and gradients, and fresh torch copies."""
+
 from __future__ import annotations
 
 import math
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["HIDDEN", "VOCAB", "BLOCKS", "param_shapes", "scale_for_params", "ParamSet", "build_param_set"]
+__all__ = ["BLOCKS", "HIDDEN", "VOCAB", "ParamSet", "build_param_set", "param_shapes", "scale_for_params"]
 
 HIDDEN = 768
 VOCAB = 8000
@@ -36,10 +37,14 @@ def param_shapes(scale: float = 1.0, blocks: int = BLOCKS) -> Shapes:
             shapes.append((pre + f"attn.{w}.weight", (h, h)))
             shapes.append((pre + f"attn.{w}.bias", (h,)))
         shapes += [
-            (pre + "ffn.fc1.weight", (h, ffn)), (pre + "ffn.fc1.bias", (ffn,)),
-            (pre + "ffn.fc2.weight", (ffn, h)), (pre + "ffn.fc2.bias", (h,)),
-            (pre + "ln1.weight", (h,)), (pre + "ln1.bias", (h,)),
-            (pre + "ln2.weight", (h,)), (pre + "ln2.bias", (h,)),
+            (pre + "ffn.fc1.weight", (h, ffn)),
+            (pre + "ffn.fc1.bias", (ffn,)),
+            (pre + "ffn.fc2.weight", (ffn, h)),
+            (pre + "ffn.fc2.bias", (h,)),
+            (pre + "ln1.weight", (h,)),
+            (pre + "ln1.bias", (h,)),
+            (pre + "ln2.weight", (h,)),
+            (pre + "ln2.bias", (h,)),
         ]
     shapes += [("ln_f.weight", (h,)), ("ln_f.bias", (h,))]
     return shapes
@@ -109,7 +114,7 @@ class ParamSet:
         """Fresh leaf tensors of ``dtype`` with ``.grad`` set (the gradients are shared);
         recorded in ``created``."""
         out = []
-        for v, g in zip(self.values, self.torch_grads()):
+        for v, g in zip(self.values, self.torch_grads(), strict=False):
             p = v.to(self.dtype, copy=True).requires_grad_(True)
             p.grad = g
             out.append(p)
@@ -120,13 +125,22 @@ class ParamSet:
         """What went wrong with the shared tensors: non-finite parameters in the copies handed
         out, gradients modified in place (empty when nothing did)."""
         notes = []
-        bad = sorted({name for params in self.created for name, p in zip(self.names, params)
-                      if not bool(torch.isfinite(p).all())})
+        bad = sorted(
+            {
+                name
+                for params in self.created
+                for name, p in zip(self.names, params, strict=False)
+                if not bool(torch.isfinite(p).all())
+            }
+        )
         if bad:
             notes.append(f"non-finite values in the shared parameters after the run: {bad[:5]}")
         if self._dtype_grads is not None:
-            changed = [name for name, g, g0 in zip(self.names, self._dtype_grads, self.grads)
-                       if not torch.equal(g, g0.to(self.dtype))]
+            changed = [
+                name
+                for name, g, g0 in zip(self.names, self._dtype_grads, self.grads, strict=False)
+                if not torch.equal(g, g0.to(self.dtype))
+            ]
             if changed:
                 notes.append(f"an optimizer modified the shared gradients in place: {changed[:5]}")
         return notes

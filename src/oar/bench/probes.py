@@ -1,6 +1,7 @@
 """What ``oar bench`` measures besides the optimizers: the process's memory (/proc, psutil or
 ``getrusage``), the machine's CPU time (/proc/stat: how busy other processes keep it), the load
 average, the machine's description, and the memory-bandwidth probe rows."""
+
 from __future__ import annotations
 
 import ctypes
@@ -17,8 +18,16 @@ import torch
 from .rows import Made, Maker, Row
 
 __all__ = [
-    "BANDWIDTH_INPLACE", "BANDWIDTH_OUT", "BANDWIDTH_ROWS", "CpuReading", "Memory", "CpuClock",
-    "loadavg", "proc_field", "machine_info", "bandwidth_rows",
+    "BANDWIDTH_INPLACE",
+    "BANDWIDTH_OUT",
+    "BANDWIDTH_ROWS",
+    "CpuClock",
+    "CpuReading",
+    "Memory",
+    "bandwidth_rows",
+    "loadavg",
+    "machine_info",
+    "proc_field",
 ]
 
 # Memory-bandwidth probes, run every round. The read-modify-write one moves memory the way an
@@ -81,11 +90,11 @@ class Memory:
         """How the peak is measured, in words."""
         return {
             "hwm": "peak RSS from /proc/self/status VmHWM, reset through /proc/self/clear_refs "
-                   "before the step, minus VmRSS before it (after malloc_trim)",
+            "before the step, minus VmRSS before it (after malloc_trim)",
             "sample-proc": "RSS sampled every 0.2 ms from /proc/self/statm during the step, minus RSS before it",
             "sample-psutil": "RSS sampled every 0.2 ms with psutil during the step, minus RSS before it",
             "rusage": "growth of resource.getrusage ru_maxrss (the process peak: a lower bound, "
-                      "only new peaks are seen)",
+            "only new peaks are seen)",
         }[self.method]
 
     @staticmethod
@@ -174,8 +183,11 @@ class CpuClock:
         total = sum(ticks[:8])
         t = os.times()
         return {
-            "busy": (total - idle - steal) / hz, "steal": steal / hz, "total": total / hz,
-            "self": t.user + t.system, "wall": time.monotonic(),
+            "busy": (total - idle - steal) / hz,
+            "steal": steal / hz,
+            "total": total / hz,
+            "self": t.user + t.system,
+            "wall": time.monotonic(),
         }
 
     @staticmethod
@@ -233,14 +245,14 @@ def machine_info() -> dict[str, Any]:
         from oar import engine as oar_engine
 
         info["oar_engines"] = sorted(oar_engine.ENGINES)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         info["oar"] = f"unavailable: {exc}"
     for mod in ("paddle", "pytorch_optimizer", "timm"):
         try:
             from importlib.metadata import version
 
             info[mod] = version({"paddle": "paddlepaddle"}.get(mod, mod))
-        except Exception:  # noqa: BLE001
+        except Exception:
             info[mod] = None
     return info
 
@@ -279,6 +291,16 @@ def bandwidth_rows(megabytes: float) -> list[Row]:
         (BANDWIDTH_INPLACE, make_inplace, "reads a, b, writes a"),
         (BANDWIDTH_OUT, make_out, "reads a, b, writes c"),
     ]
-    return [Row(name, "probe", "bandwidth", None, make, note=f"{what}: 3 x N x 4 bytes; {size}",
-                probe_bytes=3 * n * 4, probe_mib=n * 4 / 2**20)
-            for name, make, what in probes]
+    return [
+        Row(
+            name,
+            "probe",
+            "bandwidth",
+            None,
+            make,
+            note=f"{what}: 3 x N x 4 bytes; {size}",
+            probe_bytes=3 * n * 4,
+            probe_mib=n * 4 / 2**20,
+        )
+        for name, make, what in probes
+    ]

@@ -1,5 +1,6 @@
 """The result of ``oar bench``: :class:`Record` (what a run measured) turned by
 :func:`summarize` into the JSON result, and that result as a table (plain text or rich)."""
+
 from __future__ import annotations
 
 import math
@@ -14,12 +15,21 @@ from .probes import BANDWIDTH_ROWS, CpuClock, CpuReading, loadavg, machine_info
 from .rows import REFERENCE, Row
 from .runner import Timing
 
-__all__ = ["COLUMNS", "Record", "summarize", "table_cells", "footer", "format_table", "print_table"]
+__all__ = ["COLUMNS", "Record", "footer", "format_table", "print_table", "summarize", "table_cells"]
 
 # Column headers of the printed table (also the keys a reader of the table can rely on).
 COLUMNS = [
-    "optimizer", "B/param", "ms min", "ms median", "ms max", "GB/s", "%BW",
-    "vs fused Adam", "first step ms", "state MB", "peak extra MB",
+    "optimizer",
+    "B/param",
+    "ms min",
+    "ms median",
+    "ms max",
+    "GB/s",
+    "%BW",
+    "vs fused Adam",
+    "first step ms",
+    "state MB",
+    "peak extra MB",
 ]
 
 
@@ -89,14 +99,16 @@ def _mb(nbytes: int | None) -> float | None:
 
 
 # ---------------------------------------------------------------------------- summary
-def _bandwidth(probes: Sequence[Row],
-               rounds: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[float | None]]:
+def _bandwidth(probes: Sequence[Row], rounds: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[float | None]]:
     """The bandwidth section of the result, and the bandwidth of each round (bytes/s of the
     faster probe)."""
     by_round: list[float | None] = []
     for rd in rounds:
-        rates = [p.probe_bytes / rd["seconds"][p.name] for p in probes
-                 if p.probe_bytes is not None and rd["seconds"].get(p.name)]
+        rates = [
+            p.probe_bytes / rd["seconds"][p.name]
+            for p in probes
+            if p.probe_bytes is not None and rd["seconds"].get(p.name)
+        ]
         by_round.append(max(rates) if rates else None)
     valid = [b for b in by_round if b]
 
@@ -110,7 +122,8 @@ def _bandwidth(probes: Sequence[Row],
                 "bytes": p.probe_bytes,
                 "best_gbs": gbs(p, min(p.times)) if p.times else None,
                 "median_gbs": gbs(p, statistics.median(p.times)) if p.times else None,
-            } for p in probes
+            }
+            for p in probes
         },
         "buffer_mib": probes[0].probe_mib if probes else None,
         "best_gbs": max(valid) / 1e9 if valid else None,
@@ -121,39 +134,49 @@ def _bandwidth(probes: Sequence[Row],
     return section, by_round
 
 
-def _row(r: Row, params: int, rounds: Sequence[dict[str, Any]],
-         bw_by_round: Sequence[float | None]) -> dict[str, Any]:
+def _row(r: Row, params: int, rounds: Sequence[dict[str, Any]], bw_by_round: Sequence[float | None]) -> dict[str, Any]:
     assert r.traffic is not None
     d: dict[str, Any] = {
-        "name": r.name, "library": r.library, "algorithm": r.algorithm,
-        "bytes_per_param": r.bytes_per_param, "traffic": r.traffic.what,
-        "master_weights": r.master, "note": r.note, "error": r.error,
+        "name": r.name,
+        "library": r.library,
+        "algorithm": r.algorithm,
+        "bytes_per_param": r.bytes_per_param,
+        "traffic": r.traffic.what,
+        "master_weights": r.master,
+        "note": r.note,
+        "error": r.error,
     }
     if r.times:
         total_bytes = (r.bytes_per_param or 0) * params
         ratios, pcts = [], []
-        for rd, bw in zip(rounds, bw_by_round):
+        for rd, bw in zip(rounds, bw_by_round, strict=False):
             s = rd["seconds"]
             if r.name in s and REFERENCE in s:
                 ratios.append(s[r.name] / s[REFERENCE])
             if r.name in s and bw:
                 pcts.append(100.0 * (total_bytes / s[r.name]) / bw)
         med = statistics.median(r.times)
-        d.update({
-            "ms_min": min(r.times) * 1e3, "ms_median": med * 1e3, "ms_max": max(r.times) * 1e3,
-            "gbs": total_bytes / med / 1e9,
-            "pct_bandwidth": _median(pcts),
-            "ratio_to_fused_adam": _median(ratios),
-            "cpu_per_wall": _median(r.cpu_per_wall),
-            "ms_per_round": [t * 1e3 for t in r.times],
-        })
-    d.update({
-        "first_step_ms": _ms(r.first_step_s),
-        "create_ms": _ms(r.create_s),
-        "state_mb": _mb(r.state_bytes),
-        "first_step_rss_growth_mb": _mb(r.first_step_rss_growth),
-        "peak_extra_mb": _mb(r.peak_extra),
-    })
+        d.update(
+            {
+                "ms_min": min(r.times) * 1e3,
+                "ms_median": med * 1e3,
+                "ms_max": max(r.times) * 1e3,
+                "gbs": total_bytes / med / 1e9,
+                "pct_bandwidth": _median(pcts),
+                "ratio_to_fused_adam": _median(ratios),
+                "cpu_per_wall": _median(r.cpu_per_wall),
+                "ms_per_round": [t * 1e3 for t in r.times],
+            }
+        )
+    d.update(
+        {
+            "first_step_ms": _ms(r.first_step_s),
+            "create_ms": _ms(r.create_s),
+            "state_mb": _mb(r.state_bytes),
+            "first_step_rss_growth_mb": _mb(r.first_step_rss_growth),
+            "peak_extra_mb": _mb(r.peak_extra),
+        }
+    )
     return d
 
 
@@ -179,27 +202,31 @@ def summarize(record: Record) -> dict[str, Any]:
         "machine": machine_info(),
         "config": {
             "options": record.options,
-            "params": record.params, "tensors": record.tensors, "scale": record.scale,
-            "dtype": record.dtype, "repeats": record.repeats, "warmup": record.warmup,
-            "lr": record.lr, **record.algorithm_options,
+            "params": record.params,
+            "tensors": record.tensors,
+            "scale": record.scale,
+            "dtype": record.dtype,
+            "repeats": record.repeats,
+            "warmup": record.warmup,
+            "lr": record.lr,
+            **record.algorithm_options,
             "shared_params": record.shared_params,
             "compile_cache": record.compile_cache,
             "reference": REFERENCE,
         },
         "definitions": {
             "bytes_per_param": "whole param-sized tensors one step must read or write, times their "
-                               "element size (P: param, S: state); see each row's 'traffic'",
+            "element size (P: param, S: state); see each row's 'traffic'",
             "gbs": "bytes_per_param x params / median step time",
             "pct_bandwidth": "per round, (bytes / step time) / (the faster probe's bytes / its time); "
-                             "median over rounds (over 100 means the step streamed faster than the probe)",
+            "median over rounds (over 100 means the step streamed faster than the probe)",
             "ratio_to_fused_adam": f"per round, step time / {REFERENCE}'s step time; median over rounds",
             "first_step_ms": "the very first step of a freshly created optimizer: state allocation, and "
-                             "compilation for compiled engines (torch.compile's once-per-process start-up "
-                             "lands on the first row that compiles)",
+            "compilation for compiled engines (torch.compile's once-per-process start-up "
+            "lands on the first row that compiles)",
             "cpu_per_wall": "this process's CPU time during the step / its wall time (about the number "
-                            "of busy threads; spinning OpenMP workers count)",
-            "state_mb": "bytes of the tensors in the optimizer's state (Paddle: its accumulators and master "
-                        "weights)",
+            "of busy threads; spinning OpenMP workers count)",
+            "state_mb": "bytes of the tensors in the optimizer's state (Paddle: its accumulators and master weights)",
             "peak_extra_mb": "extra memory during one steady-state step: " + record.memory,
         },
         "bandwidth": bandwidth,
@@ -215,10 +242,17 @@ def summarize(record: Record) -> dict[str, Any]:
 def table_cells(d: dict[str, Any]) -> list[str]:
     """The table's cells (see :data:`COLUMNS`) of one row of a result."""
     return [
-        d["name"], str(d["bytes_per_param"]),
-        _fmt(d.get("ms_min"), 2), _fmt(d.get("ms_median"), 2), _fmt(d.get("ms_max"), 2),
-        _fmt(d.get("gbs"), 1), _fmt(d.get("pct_bandwidth"), 0), _fmt(d.get("ratio_to_fused_adam"), 2),
-        _fmt(d.get("first_step_ms"), 0), _fmt(d.get("state_mb"), 0), _fmt(d.get("peak_extra_mb"), 1),
+        d["name"],
+        str(d["bytes_per_param"]),
+        _fmt(d.get("ms_min"), 2),
+        _fmt(d.get("ms_median"), 2),
+        _fmt(d.get("ms_max"), 2),
+        _fmt(d.get("gbs"), 1),
+        _fmt(d.get("pct_bandwidth"), 0),
+        _fmt(d.get("ratio_to_fused_adam"), 2),
+        _fmt(d.get("first_step_ms"), 0),
+        _fmt(d.get("state_mb"), 0),
+        _fmt(d.get("peak_extra_mb"), 1),
     ]
 
 
@@ -228,12 +262,16 @@ def footer(result: dict[str, Any]) -> list[str]:
     cfg, bw, con, mach = result["config"], result["bandwidth"], result["contention"], result["machine"]
     traffics = list(dict.fromkeys(d["traffic"] for d in result["rows"]))
     lines = [
-        f"{cfg['params']:,} params in {cfg['tensors']} tensors, {cfg['dtype']}; {cfg['warmup']} warm-up + "
-        f"{cfg['repeats']} timed rounds, interleaved; torch threads {mach['torch_threads']}, "
-        f"{mach.get('cpu', '?')}, {mach['cpu_count']} CPUs",
+        (
+            f"{cfg['params']:,} params in {cfg['tensors']} tensors, {cfg['dtype']}; {cfg['warmup']} warm-up + "
+            f"{cfg['repeats']} timed rounds, interleaved; torch threads {mach['torch_threads']}, "
+            f"{mach.get('cpu', '?')}, {mach['cpu_count']} CPUs"
+        ),
         "memory bandwidth, per round the faster of "
-        + " and ".join(f"{name.split(': ', 1)[1]} (best {_fmt(p['best_gbs'], 1)}, "
-                       f"median {_fmt(p['median_gbs'], 1)} GB/s)" for name, p in bw["probes"].items())
+        + " and ".join(
+            f"{name.split(': ', 1)[1]} (best {_fmt(p['best_gbs'], 1)}, median {_fmt(p['median_gbs'], 1)} GB/s)"
+            for name, p in bw["probes"].items()
+        )
         + f" on {_fmt(bw['buffer_mib'], 0)} MiB float32 buffers, bytes = 3 x N x 4: "
         f"best {_fmt(bw['best_gbs'], 1)} GB/s, median {_fmt(bw['median_gbs'], 1)} GB/s",
         "B/param: bytes that must move per parameter per step (P, S = param, state element size):",
@@ -253,7 +291,8 @@ def footer(result: dict[str, Any]) -> list[str]:
         lines.append(
             "  -> contended run: steps using several torch threads stall while another process holds a "
             "core (single-threaded ones, e.g. Paddle's CPU kernels, suffer less); the per-round ratios "
-            "are the figures to trust, or rerun on an idle machine or with --threads 1")
+            "are the figures to trust, or rerun on an idle machine or with --threads 1"
+        )
     for d in result["rows"]:
         if d["error"]:
             lines.append(f"{d['name']}: FAILED: {d['error']}")
@@ -268,7 +307,9 @@ def format_table(result: dict[str, Any]) -> str:
     widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(COLUMNS)]
 
     def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        )
 
     out = [line(COLUMNS), "  ".join("-" * w for w in widths)]
     out += [line(row) for row in body]

@@ -5,6 +5,7 @@ algorithm's peers (other libraries' implementations).
 A row knows how to build its optimizer (``make``) and the bytes one step of it must move
 (``traffic``); the runner fills in what was measured.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,20 @@ from ..algorithms import Algorithm, Peer, Traffic, algorithms
 from .params import ParamSet
 
 __all__ = [
-    "REFERENCE", "Row", "Made", "Maker", "TorchParams", "sizes", "options_of", "oar_optimizer",
-    "oar_engines", "oar_rows", "paddle_rows", "peer_rows", "reference_peer", "build_rows",
+    "REFERENCE",
+    "Made",
+    "Maker",
+    "Row",
+    "TorchParams",
+    "build_rows",
+    "oar_engines",
+    "oar_optimizer",
+    "oar_rows",
+    "options_of",
+    "paddle_rows",
+    "peer_rows",
+    "reference_peer",
+    "sizes",
 ]
 
 #: The row every other is compared with (the 'vs fused Adam' column): one of Adam's peers.
@@ -138,8 +151,9 @@ def _torch_maker(build: Callable[[], Any]) -> Maker:
 
 
 # ---------------------------------------------------------------------------- oar
-def oar_optimizer(algorithm: Algorithm, params: list[torch.Tensor], lr: float, engine: str,
-                  options: Mapping[str, Any], low: bool) -> Any:
+def oar_optimizer(
+    algorithm: Algorithm, params: list[torch.Tensor], lr: float, engine: str, options: Mapping[str, Any], low: bool
+) -> Any:
     """oar's optimizer of ``algorithm`` as the bench measures it: ``learning_rate=lr``,
     ``engine``, the algorithm's ``bench`` keywords, ``options`` (its ``bench_options``), and
     ``multi_precision=low`` where the algorithm takes it."""
@@ -166,18 +180,35 @@ def oar_engines(wanted: Sequence[str] | None) -> list[str]:
     return [n for n in available if n in names]
 
 
-def oar_rows(algos: Sequence[Algorithm], pset: ParamSet, params_for: Callable[[], list[torch.Tensor]],
-             lr: float, options: Mapping[str, Mapping[str, Any]], engines: Sequence[str]) -> list[Row]:
+def oar_rows(
+    algos: Sequence[Algorithm],
+    pset: ParamSet,
+    params_for: Callable[[], list[torch.Tensor]],
+    lr: float,
+    options: Mapping[str, Mapping[str, Any]],
+    engines: Sequence[str],
+) -> list[Row]:
     """``oar.<name>[<engine>]`` for every algorithm and engine; ``options`` by algorithm key."""
     p_size, s_size, low = sizes(pset.dtype)
     rows = []
     for a in algos:
         for eng in engines:
+
             def build(a: Algorithm = a, eng: str = eng) -> Any:
                 return oar_optimizer(a, params_for(), lr, eng, options[a.key], low)
 
-            rows.append(Row(f"oar.{a.name}[{eng}]", "oar", a.name, a.traffic, _torch_maker(build),
-                            p_size=p_size, s_size=s_size, master=low and a.multi_precision))
+            rows.append(
+                Row(
+                    f"oar.{a.name}[{eng}]",
+                    "oar",
+                    a.name,
+                    a.traffic,
+                    _torch_maker(build),
+                    p_size=p_size,
+                    s_size=s_size,
+                    master=low and a.multi_precision,
+                )
+            )
     return rows
 
 
@@ -196,13 +227,15 @@ class _PaddleParams:
 
             dtype = str(self.pset.dtype).removeprefix("torch.")
             params = []
-            for v, g in zip(self.pset.values, self.pset.grads):
-                p = paddle.create_parameter(list(v.shape), "float32",
-                                            default_initializer=paddle.nn.initializer.Assign(v.numpy()))
+            for v, g in zip(self.pset.values, self.pset.grads, strict=False):
+                p = paddle.create_parameter(
+                    list(v.shape), "float32", default_initializer=paddle.nn.initializer.Assign(v.numpy())
+                )
                 pg = paddle.to_tensor(g.numpy())
                 if dtype != "float32":
-                    p = paddle.create_parameter(list(v.shape), dtype,
-                                                default_initializer=paddle.nn.initializer.Assign(p.astype(dtype)))
+                    p = paddle.create_parameter(
+                        list(v.shape), dtype, default_initializer=paddle.nn.initializer.Assign(p.astype(dtype))
+                    )
                     pg = pg.astype(dtype)
                 p._set_grad_ivar(pg)
                 params.append(p)
@@ -219,13 +252,14 @@ def _paddle_state_bytes(opt: Any) -> Callable[[], int]:
     return count
 
 
-def paddle_rows(algos: Sequence[Algorithm], pset: ParamSet, lr: float,
-                options: Mapping[str, Mapping[str, Any]]) -> tuple[list[Row], list[str]]:
+def paddle_rows(
+    algos: Sequence[Algorithm], pset: ParamSet, lr: float, options: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[Row], list[str]]:
     """``paddle.<name>`` for every algorithm that ``paddle.optimizer`` has (on the CPU), and the
     notes of those skipped."""
     try:
         import paddle
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return [], [f"Paddle rows skipped: {type(exc).__name__}: {exc}"]
     paddle.set_device("cpu")
     pparams = _PaddleParams(pset)
@@ -243,8 +277,9 @@ def paddle_rows(algos: Sequence[Algorithm], pset: ParamSet, lr: float,
             opt = cls(learning_rate=lr, parameters=pparams.get(), **a.bench, **options[a.key], **extra)
             return opt.step, _paddle_state_bytes(opt)
 
-        rows.append(Row(f"paddle.{a.name}", "paddle", a.name, a.traffic, make,
-                        p_size=p_size, s_size=s_size, master=master))
+        rows.append(
+            Row(f"paddle.{a.name}", "paddle", a.name, a.traffic, make, p_size=p_size, s_size=s_size, master=master)
+        )
     return rows, notes
 
 
@@ -266,13 +301,18 @@ def _peer_skipped(peer: Peer, dtype: torch.dtype, lr: float, options: Mapping[st
         peer.make([torch.zeros(1, dtype=dtype, requires_grad=True)], lr, options)
     except ImportError as exc:
         return f"{peer.label} skipped: {exc}"
-    except Exception:  # noqa: BLE001 - anything else shows up as the row's failure
+    except Exception:
         pass
     return None
 
 
-def peer_rows(algos: Sequence[Algorithm], pset: ParamSet, params_for: Callable[[], list[torch.Tensor]],
-              lr: float, options: Mapping[str, Mapping[str, Any]]) -> tuple[list[Row], list[str]]:
+def peer_rows(
+    algos: Sequence[Algorithm],
+    pset: ParamSet,
+    params_for: Callable[[], list[torch.Tensor]],
+    lr: float,
+    options: Mapping[str, Mapping[str, Any]],
+) -> tuple[list[Row], list[str]]:
     """A row for every peer of every algorithm that can run here, and the notes of those
     skipped. Peers keep their state in the params' dtype (no master weights)."""
     p_size = torch.empty((), dtype=pset.dtype).element_size()
@@ -288,8 +328,18 @@ def peer_rows(algos: Sequence[Algorithm], pset: ParamSet, params_for: Callable[[
             def build(peer: Peer = peer, opts: Mapping[str, Any] = opts) -> Any:
                 return peer.make(params_for(), lr, opts)
 
-            rows.append(Row(peer.label, peer.library, a.name, _peer_traffic(peer, a, opts), _torch_maker(build),
-                            p_size=p_size, s_size=p_size, note=peer.note))
+            rows.append(
+                Row(
+                    peer.label,
+                    peer.library,
+                    a.name,
+                    _peer_traffic(peer, a, opts),
+                    _torch_maker(build),
+                    p_size=p_size,
+                    s_size=p_size,
+                    note=peer.note,
+                )
+            )
     return rows, notes
 
 
@@ -307,9 +357,14 @@ def reference_peer() -> tuple[Algorithm, Peer]:
 
 
 # ---------------------------------------------------------------------------- all
-def build_rows(pset: ParamSet, params_for: Callable[[], list[torch.Tensor]], lr: float,
-               options: Mapping[str, Mapping[str, Any]], engines: Sequence[str],
-               notes: list[str]) -> list[Row]:
+def build_rows(
+    pset: ParamSet,
+    params_for: Callable[[], list[torch.Tensor]],
+    lr: float,
+    options: Mapping[str, Mapping[str, Any]],
+    engines: Sequence[str],
+    notes: list[str],
+) -> list[Row]:
     """Every optimizer row, in the table's order: oar's (algorithm by engine), torch's own
     peers, Paddle's, then the other libraries' peers; skipped rows are explained in ``notes``.
     ``options`` holds every algorithm's options, by key."""
@@ -317,7 +372,7 @@ def build_rows(pset: ParamSet, params_for: Callable[[], list[torch.Tensor]], lr:
     rows: list[Row] = []
     try:
         rows += oar_rows(algos, pset, params_for, lr, options, engines)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         notes.append(f"oar rows skipped: {type(exc).__name__}: {exc}")
     peers, peer_notes = peer_rows(algos, pset, params_for, lr, options)
     paddle, paddle_notes = paddle_rows(algos, pset, lr, options)

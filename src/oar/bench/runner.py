@@ -2,6 +2,7 @@
 rounds of one step of every row, interleaved in an order rotated every round (a burst of
 contention from another process hits all rows alike), then one more step of each alone under
 the memory probe."""
+
 from __future__ import annotations
 
 import gc
@@ -14,7 +15,7 @@ from typing import Any
 from .probes import CpuClock, CpuReading, Memory
 from .rows import Row
 
-__all__ = ["log", "Timing", "create", "time_rounds", "probe_peaks", "measure"]
+__all__ = ["Timing", "create", "log", "measure", "probe_peaks", "time_rounds"]
 
 
 def log(msg: str) -> None:
@@ -57,7 +58,7 @@ def create(rows: Sequence[Row], memory: Memory) -> None:
             r.first_step_rss_growth = memory.rss() - rss0
             r.state_bytes = r.state_bytes_fn() if r.traffic is not None else None
             log(f"  {r.name}: first step {r.first_step_s * 1e3:.0f} ms")
-        except Exception as exc:  # noqa: BLE001 - a failing peer is reported, not fatal
+        except Exception as exc:
             r.error = _failure(exc)
             r.step = None
             log(f"  {r.name}: FAILED ({r.error})")
@@ -92,7 +93,7 @@ def time_rounds(rows: Sequence[Row], warmup: int, repeats: int, steps: int = 1) 
                         r.step()
                     times[r.name] = (time.perf_counter() - t0) / steps
                     cpu[r.name] = (time.process_time() - p0) / steps
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     r.error = _failure(exc)
                     r.step = None
                     log(f"  {r.name}: FAILED in round {k} ({r.error})")
@@ -102,11 +103,11 @@ def time_rounds(rows: Sequence[Row], warmup: int, repeats: int, steps: int = 1) 
                     if r.name in times:
                         r.times.append(times[r.name])
                         r.cpu_per_wall.append(cpu[r.name] / times[r.name] if times[r.name] > 0 else 0.0)
-                timing.rounds.append({"round": k - warmup, "seconds": times,
-                                      "contention": CpuClock.others(c0, CpuClock.read())})
+                timing.rounds.append(
+                    {"round": k - warmup, "seconds": times, "contention": CpuClock.others(c0, CpuClock.read())}
+                )
             gc.collect()
-            log(f"round {k + 1}/{total_rounds}{'' if timed else ' (warm-up)'}: "
-                f"{time.perf_counter() - t_round:.1f} s")
+            log(f"round {k + 1}/{total_rounds}{'' if timed else ' (warm-up)'}: {time.perf_counter() - t_round:.1f} s")
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -123,12 +124,11 @@ def probe_peaks(rows: Sequence[Row], memory: Memory, notes: list[str]) -> None:
             continue
         try:
             r.peak_extra = memory.peak_during(r.step)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             notes.append(f"{r.name}: memory probe failed: {exc}")
 
 
-def measure(rows: Sequence[Row], warmup: int, repeats: int, memory: Memory, notes: list[str],
-            steps: int = 1) -> Timing:
+def measure(rows: Sequence[Row], warmup: int, repeats: int, memory: Memory, notes: list[str], steps: int = 1) -> Timing:
     """:func:`create`, :func:`time_rounds` and :func:`probe_peaks`, in that order."""
     create(rows, memory)
     timing = time_rounds(rows, warmup, repeats, steps)

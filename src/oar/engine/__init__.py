@@ -30,9 +30,10 @@ engine's graph rewrites, and its compiled functions saved on disk), :mod:`~oar.e
 (shared helpers) and :mod:`~oar.engine.torch_private` (every private torch API the engines use:
 the checklist for a torch upgrade).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -43,14 +44,30 @@ from .fused import run_fused
 from .rule import Engine, Hyper, Rule, State
 from .sharded import run_sharded, split_sharded
 
-__all__ = ["ENGINES", "run", "run_eager", "run_compiled", "run_fused", "run_auto", "Rule", "State",
-           "Hyper", "Engine"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "Hyper",
+    "Rule",
+    "State",
+    "run",
+    "run_auto",
+    "run_compiled",
+    "run_eager",
+    "run_fused",
+]
 
 ENGINES: dict[str, Engine] = {"eager": run_eager, "compiled": run_compiled, "fused": run_fused}
 
 
-def run(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-        states: Sequence[State], hypers: Sequence[Hyper], engine: str = "auto") -> None:
+def run(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+    engine: str = "auto",
+) -> None:
     """Run ``rule`` for each ``(param, grad, state, hyper)`` of a group with the named engine
     (``'auto'`` or a key of ``ENGINES``).
 
@@ -73,8 +90,19 @@ def run(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor
         fn(rule, params, grads, states, hypers)
         return
     # DTensor params (FSDP2): the engine runs on their local shards (oar.engine.sharded)
-    run_sharded(rule, [params[i] for i in sharded_idx], [grads[i] for i in sharded_idx],
-                [states[i] for i in sharded_idx], [hypers[i] for i in sharded_idx], fn)
+    run_sharded(
+        rule,
+        [params[i] for i in sharded_idx],
+        [grads[i] for i in sharded_idx],
+        [states[i] for i in sharded_idx],
+        [hypers[i] for i in sharded_idx],
+        fn,
+    )
     if plain_idx:
-        fn(rule, [params[i] for i in plain_idx], [grads[i] for i in plain_idx],
-           [states[i] for i in plain_idx], [hypers[i] for i in plain_idx])
+        fn(
+            rule,
+            [params[i] for i in plain_idx],
+            [grads[i] for i in plain_idx],
+            [states[i] for i in plain_idx],
+            [hypers[i] for i in plain_idx],
+        )

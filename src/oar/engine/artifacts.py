@@ -8,24 +8,34 @@ compiling. Saved artifacts are keyed by the bucket's structure, torch's version,
 (or GPU's capability), and the source of the rule's module and of the engine modules that shape
 the code. Measured figures: RESULTS.md.
 """
+
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import inspect
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
-import torch.fx as fx
+from torch import fx
 
 from . import graph_passes, torch_private
 from .common import atomic_path, cache_path, read_json, write_json
 from .eager import apply_rule
 from .rule import Rule
 
-__all__ = ["Layout", "Meta", "TwoPass", "make_step", "trace_step", "build", "INDUCTOR_OPTIONS",
-           "SPLIT_OPTIONS"]
+__all__ = [
+    "INDUCTOR_OPTIONS",
+    "SPLIT_OPTIONS",
+    "Layout",
+    "Meta",
+    "TwoPass",
+    "build",
+    "make_step",
+    "trace_step",
+]
 
 #: One param's structure in a bucket: (state keys, names of float hypers, flags as (name, value)).
 Layout = tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, Any], ...]]
@@ -73,8 +83,9 @@ def make_step(rule: Rule, layouts: Sequence[Layout]) -> Callable[..., None]:
     return step
 
 
-def trace_step(rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta],
-               device: torch.device) -> tuple[fx.GraphModule, list[torch.Tensor]]:
+def trace_step(
+    rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta], device: torch.device
+) -> tuple[fx.GraphModule, list[torch.Tensor]]:
     """The bucket's step traced on fake inputs of ``metas``, and those inputs. Call it under
     ``torch.no_grad()``.
 
@@ -95,12 +106,13 @@ class TwoPass:
 
     def __call__(self, *flat: torch.Tensor) -> Any:
         out = self.a(*flat)
-        extra = tuple(out[len(out) - self.extra:]) if self.extra else ()
+        extra = tuple(out[len(out) - self.extra :]) if self.extra else ()
         return self.b(*flat, *extra)
 
 
-def build(rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta],
-          device: torch.device) -> tuple[Callable[..., Any], bool]:
+def build(
+    rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta], device: torch.device
+) -> tuple[Callable[..., Any], bool]:
     """The bucket's compiled function and whether it was loaded from a saved artifact: loaded
     when one is saved, else traced, passed and compiled with inductor (as two graphs when the
     rule has whole-tensor reductions, see ``graph_passes.split_at_reductions``) and saved.
@@ -126,8 +138,10 @@ def build(rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta],
             # Split, no intermediate has two users: inductor's own thresholds then store the
             # new moments in pass 1 (they are both used there and written back).
             fa = _compile_graph(gm_a, examples, path and f"{path}.0", device, SPLIT_OPTIONS)
-            b_examples = examples + [torch_private.node_value(n) for n in gm_b.graph.nodes
-                                     if n.op == "placeholder"][len(examples):]
+            b_examples = (
+                examples
+                + [torch_private.node_value(n) for n in gm_b.graph.nodes if n.op == "placeholder"][len(examples) :]
+            )
             fb = _compile_graph(gm_b, b_examples, path and f"{path}.1", device, SPLIT_OPTIONS)
             fn, parts = TwoPass(fa, fb, extra), 2
     if path is not None and all(os.path.exists(f"{path}.{i}") for i in range(parts)):
@@ -136,8 +150,7 @@ def build(rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta],
     return fn, False
 
 
-def _artifact_path(rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta],
-                   device: torch.device) -> str | None:
+def _artifact_path(rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta], device: torch.device) -> str | None:
     """Where the compiled artifact of this bucket structure is saved (beside inductor's own
     cache), or None when the rule's source cannot be identified."""
     try:
@@ -150,17 +163,32 @@ def _artifact_path(rule: Rule, layouts: Sequence[Layout], metas: Sequence[Meta],
             isa = str(torch.cuda.get_device_capability(device))
         else:
             isa = torch.backends.cpu.get_cpu_capability()
-        parts = (_CODEGEN_VERSION, torch.__version__, rule.__module__, getattr(rule, "__qualname__"),
-                 hashlib.sha1(source).hexdigest(), repr(layouts), repr(metas), device.type, isa,
-                 sorted(INDUCTOR_OPTIONS.items()), sorted(SPLIT_OPTIONS.items()))
+        parts = (
+            _CODEGEN_VERSION,
+            torch.__version__,
+            rule.__module__,
+            rule.__qualname__,
+            hashlib.sha1(source).hexdigest(),
+            repr(layouts),
+            repr(metas),
+            device.type,
+            isa,
+            sorted(INDUCTOR_OPTIONS.items()),
+            sorted(SPLIT_OPTIONS.items()),
+        )
         digest = hashlib.sha1(repr(parts).encode()).hexdigest()
         return cache_path("oar", f"{digest}.bin")
     except Exception:
         return None
 
 
-def _compile_graph(gm: fx.GraphModule, examples: Sequence[torch.Tensor], path: str | None,
-                   device: torch.device, options: dict[str, Any]) -> Callable[..., Any]:
+def _compile_graph(
+    gm: fx.GraphModule,
+    examples: Sequence[torch.Tensor],
+    path: str | None,
+    device: torch.device,
+    options: dict[str, Any],
+) -> Callable[..., Any]:
     """Compile one traced graph (saving it when ``path``), returning a callable."""
     options = {**options, **torch_private.cpu_vec_options(device)}
     out = next(n for n in reversed(gm.graph.nodes) if n.op == "output")

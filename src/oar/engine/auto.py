@@ -24,11 +24,13 @@ compile is recorded as the load it makes possible), kept in ``oar_compile_times.
 inductor's cache, else ``COLD_BASE_S + COLD_PER_PARAM_S * params``: a second run of the same
 script compiles after ~1/10 of the steps the first one waited.
 """
+
 from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -39,7 +41,7 @@ from .eager import run_eager
 from .fused import kernel_for, run_fused
 from .rule import Hyper, Rule, State
 
-__all__ = ["run_auto", "MIN_NUMEL", "SAVED_FRACTION", "COLD_BASE_S", "COLD_PER_PARAM_S", "decisions"]
+__all__ = ["COLD_BASE_S", "COLD_PER_PARAM_S", "MIN_NUMEL", "SAVED_FRACTION", "decisions", "run_auto"]
 
 #: Groups with fewer elements (in params the compiler may see) always run eagerly.
 MIN_NUMEL = 1 << 20
@@ -54,7 +56,7 @@ COLD_PER_PARAM_S = 0.8
 class _Auto:
     """The auto engine's record of one group: its mode, and what running it eagerly has cost."""
 
-    __slots__ = ("mode", "lost_s", "steps", "expected_s", "digest", "refs", "__weakref__")
+    __slots__ = ("__weakref__", "digest", "expected_s", "lost_s", "mode", "refs", "steps")
 
     def __init__(self) -> None:
         self.mode = "eager"
@@ -72,8 +74,10 @@ def decisions() -> list[dict[str, Any]]:
     """The state of every group seen by the auto engine: mode ('eager', 'measuring' or
     'compiled'), steps run eagerly, seconds lost against compiled code, expected compile time."""
     with _groups.lock:
-        return [{"mode": a.mode, "eager_steps": a.steps, "lost_s": a.lost_s,
-                 "expected_compile_s": a.expected_s} for a in _groups.values()]
+        return [
+            {"mode": a.mode, "eager_steps": a.steps, "lost_s": a.lost_s, "expected_compile_s": a.expected_s}
+            for a in _groups.values()
+        ]
 
 
 def _history_path() -> str | None:
@@ -97,25 +101,33 @@ def _record(digest: str, seconds: float) -> None:
         pass
 
 
-def _digest(rule: Rule, params: Sequence[torch.Tensor], states: Sequence[State],
-            hypers: Sequence[Hyper]) -> str:
+def _digest(rule: Rule, params: Sequence[torch.Tensor], states: Sequence[State], hypers: Sequence[Hyper]) -> str:
     parts = [torch.__version__, getattr(rule, "__module__", ""), getattr(rule, "__qualname__", repr(rule))]
-    for p, st, hy in zip(params, states, hypers):
-        parts.append(f"{p.device.type}:{p.dtype}:{tuple(p.shape)}:{tuple(st)}:"
-                     f"{sorted((k, v) for k, v in hy.items() if not isinstance(v, (float, torch.Tensor)))}")
+    for p, st, hy in zip(params, states, hypers, strict=False):
+        parts.append(
+            f"{p.device.type}:{p.dtype}:{tuple(p.shape)}:{tuple(st)}:"
+            f"{sorted((k, v) for k, v in hy.items() if not isinstance(v, (float, torch.Tensor)))}"
+        )
     return hashlib.sha1("|".join(parts).encode()).hexdigest()
 
 
-def _new_group(key: tuple, rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-               states: Sequence[State], hypers: Sequence[Hyper]) -> _Auto:
+def _new_group(
+    key: tuple,
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+) -> _Auto:
     a = _Auto()
-    numel = sum(p.numel() for p, g, st in zip(params, grads, states) if compilable(p, g, st))
+    numel = sum(p.numel() for p, g, st in zip(params, grads, states, strict=False) if compilable(p, g, st))
     if numel >= MIN_NUMEL:
         a.mode = "measuring"
         a.digest = _digest(rule, params, states, hypers)
         known = _read_history().get(a.digest)
-        a.expected_s = float(known) if isinstance(known, (int, float)) else (
-            COLD_BASE_S + COLD_PER_PARAM_S * len(params))
+        a.expected_s = (
+            float(known) if isinstance(known, (int, float)) else (COLD_BASE_S + COLD_PER_PARAM_S * len(params))
+        )
     try:
         a.refs = _groups.watch(key, a, params)
     except TypeError:  # params without weak references: do not remember this group
@@ -123,8 +135,13 @@ def _new_group(key: tuple, rule: Rule, params: Sequence[torch.Tensor], grads: Se
     return a
 
 
-def run_auto(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-             states: Sequence[State], hypers: Sequence[Hyper]) -> None:
+def run_auto(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+) -> None:
     """Run a group fused, eagerly or compiled, as described in this module's docstring."""
     if kernel_for(rule) is not None:
         run_fused(rule, params, grads, states, hypers, fallback=_run_unfused, wait=False)
@@ -132,8 +149,13 @@ def run_auto(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.T
         _run_unfused(rule, params, grads, states, hypers)
 
 
-def _run_unfused(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-                 states: Sequence[State], hypers: Sequence[Hyper]) -> None:
+def _run_unfused(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+) -> None:
     key = (rule, tuple(map(id, params)))
     a = _groups.get(key)
     if a is None:

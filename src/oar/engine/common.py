@@ -1,5 +1,6 @@
 """Helpers shared by the engines: where oar's files live on disk, writing them atomically, and
 the caches of per-group plans that forget a group when one of its tensors dies."""
+
 from __future__ import annotations
 
 import contextlib
@@ -7,13 +8,14 @@ import json
 import os
 import threading
 import weakref
-from typing import Any, Callable, Hashable, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import torch
 
 from . import torch_private
 
-__all__ = ["PLAIN", "cache_path", "atomic_path", "read_json", "write_json", "DropCache"]
+__all__ = ["PLAIN", "DropCache", "atomic_path", "cache_path", "read_json", "write_json"]
 
 #: The tensor types the compiled and fused engines handle (subclasses such as DTensor run eagerly).
 PLAIN = (torch.Tensor, torch.nn.Parameter)
@@ -58,9 +60,8 @@ def read_json(path: str | None) -> Any:
 
 def write_json(path: str, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` atomically (see ``atomic_path``)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(data, f)
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        json.dump(data, f)
 
 
 class DropCache(dict[K, V]):

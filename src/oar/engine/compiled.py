@@ -37,6 +37,7 @@ Names: a *group plan* (``_GroupPlan``) is how one group runs, checked at every s
 each running the *bucket plan* (``_BucketPlan``: the compiled function of a bucket structure,
 shared by every group of that structure).
 """
+
 from __future__ import annotations
 
 import collections
@@ -45,7 +46,8 @@ import shutil
 import threading
 import time
 import warnings
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -56,7 +58,7 @@ from .eager import run_eager
 from .graph_passes import split_at_reductions
 from .rule import Hyper, Rule, State
 
-__all__ = ["run_compiled", "compile_available", "compilable", "stats", "clear_cache"]
+__all__ = ["clear_cache", "compilable", "compile_available", "run_compiled", "stats"]
 
 _TwoPass = TwoPass  # the function of a rule split in two graphs (tests/test_engine.py checks it)
 
@@ -98,8 +100,7 @@ def compile_available(device: torch.device) -> bool:
         try:
             if torch_private.dynamo_supported():
                 if kind == "cpu":
-                    ok = any(shutil.which(c) for c in torch_private.inductor_cxx()) \
-                        or shutil.which("g++") is not None
+                    ok = any(shutil.which(c) for c in torch_private.inductor_cxx()) or shutil.which("g++") is not None
                 elif kind in ("cuda", "xpu"):
                     ok = torch_private.has_triton()
         except Exception:  # pragma: no cover - broken installs
@@ -151,7 +152,7 @@ class _BucketPlan:
     """The compiled function of one bucket structure, shared by every group of that structure
     (``fn`` None until the first step; ``broken`` after tracing or compiling failed)."""
 
-    __slots__ = ("fn", "width", "broken", "key")
+    __slots__ = ("broken", "fn", "key", "width")
 
     def __init__(self, width: int, key: tuple[Rule, tuple[Layout, ...], list[Meta | None], torch.device]) -> None:
         self.fn: Callable[..., Any] | None = None
@@ -164,11 +165,17 @@ class _CompiledBucket:
     """The params of one (device, dtype) bucket of a group: their indices, their bucket plan,
     and the buffer of their float hypers."""
 
-    __slots__ = ("idx", "plan", "names", "flags", "has_tensor_hypers", "hbuf", "hrows", "last")
+    __slots__ = ("flags", "has_tensor_hypers", "hbuf", "hrows", "idx", "last", "names", "plan")
 
-    def __init__(self, idx: list[int], plan: _BucketPlan, names: list[tuple[str, ...]],
-                 flags: list[tuple[tuple[str, Any], ...]], has_tensor_hypers: bool,
-                 device: torch.device) -> None:
+    def __init__(
+        self,
+        idx: list[int],
+        plan: _BucketPlan,
+        names: list[tuple[str, ...]],
+        flags: list[tuple[tuple[str, Any], ...]],
+        has_tensor_hypers: bool,
+        device: torch.device,
+    ) -> None:
         self.idx = idx
         self.plan = plan
         self.names = names
@@ -177,8 +184,7 @@ class _CompiledBucket:
         # The bucket's float hypers, one row per param. Each row is passed as its own input:
         # one buffer read by every node made inductor's fusion search quadratic in the number
         # of params.
-        self.hbuf = torch.zeros((len(idx), max(plan.width, 1)), dtype=_hyper_dtype(device),
-                                device=device)
+        self.hbuf = torch.zeros((len(idx), max(plan.width, 1)), dtype=_hyper_dtype(device), device=device)
         self.hrows = list(self.hbuf.unbind(0))
         self.last: list[list[float]] | None = None
 
@@ -191,11 +197,21 @@ class _GroupPlan:
     Params and state tensors are held by weak reference (``_groups``): when one dies the plan is
     dropped, so a live plan means that the ids it recorded still name the same objects."""
 
-    __slots__ = ("key", "pmeta", "gmeta", "state_ids", "hypers", "buckets", "eager_idx",
-                 "refs", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "buckets",
+        "eager_idx",
+        "gmeta",
+        "hypers",
+        "key",
+        "pmeta",
+        "refs",
+        "state_ids",
+    )
 
-    def __init__(self, key: tuple, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-                 states: Sequence[State]) -> None:
+    def __init__(
+        self, key: tuple, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], states: Sequence[State]
+    ) -> None:
         self.key = key
         self.pmeta = [(p.dtype, p.shape) for p in params]
         self.gmeta = _grad_meta(grads)
@@ -205,8 +221,13 @@ class _GroupPlan:
         self.eager_idx: list[int] = []
         self.refs: list = []
 
-    def check(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-              states: Sequence[State], hypers: Sequence[Hyper]) -> bool:
+    def check(
+        self,
+        params: Sequence[torch.Tensor],
+        grads: Sequence[torch.Tensor],
+        states: Sequence[State],
+        hypers: Sequence[Hyper],
+    ) -> bool:
         if [(p.dtype, p.shape) for p in params] != self.pmeta:
             return False
         if [id(t) for st in states for t in st.values()] != self.state_ids:
@@ -215,8 +236,10 @@ class _GroupPlan:
 
 
 def _grad_meta(grads: Sequence[torch.Tensor]) -> list[tuple]:
-    return [(type(g), g.layout, g.dtype, g.device, g.shape,
-             g.stride() if g.layout == torch.strided else None) for g in grads]
+    return [
+        (type(g), g.layout, g.dtype, g.device, g.shape, g.stride() if g.layout == torch.strided else None)
+        for g in grads
+    ]
 
 
 _groups: DropCache[tuple, _GroupPlan] = DropCache(_lock)
@@ -226,8 +249,14 @@ def _metas(tensors: Sequence[torch.Tensor]) -> list[Meta]:
     return [(t.dtype, t.shape, t.stride()) for t in tensors]
 
 
-def _splits(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-            states: Sequence[State], hypers: Sequence[Hyper], i: int) -> bool:
+def _splits(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+    i: int,
+) -> bool:
     """Whether ``rule`` traced for param ``i`` is split in two passes (memoized per layout)."""
     st = states[i]
     names, _, flags = _split_hyper(hypers[i])
@@ -246,8 +275,14 @@ def _splits(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Te
     return _split_memo[key]
 
 
-def _plan_bucket(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-                 states: Sequence[State], hypers: Sequence[Hyper], idx: list[int]) -> _CompiledBucket:
+def _plan_bucket(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+    idx: list[int],
+) -> _CompiledBucket:
     """Find or build the bucket plan of one bucket (``idx``: its params' indices in the group).
 
     Raises:
@@ -309,15 +344,20 @@ def _fill_hypers(bucket: _CompiledBucket, hypers: Sequence[Hyper]) -> bool:
     return True
 
 
-def _run_bucket(rule: Rule, bucket: _CompiledBucket, params: Sequence[torch.Tensor],
-                grads: Sequence[torch.Tensor], states: Sequence[State]) -> bool:
+def _run_bucket(
+    rule: Rule,
+    bucket: _CompiledBucket,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+) -> bool:
     """Run one bucket's compiled function (compiling it first if needed). False: the rule could
     not be compiled and nothing was run."""
     plan = bucket.plan
     if plan.broken:
         return False
     flat = []
-    for i, row in zip(bucket.idx, bucket.hrows):
+    for i, row in zip(bucket.idx, bucket.hrows, strict=False):
         flat.append(params[i])
         flat.append(grads[i])
         flat.extend(states[i].values())
@@ -352,22 +392,28 @@ def _run_bucket(rule: Rule, bucket: _CompiledBucket, params: Sequence[torch.Tens
     return True
 
 
-def _plan_group(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-                states: Sequence[State], hypers: Sequence[Hyper], key: tuple) -> _GroupPlan:
+def _plan_group(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+    key: tuple,
+) -> _GroupPlan:
     """Bucket a group, plan each bucket, and record what the plan assumed."""
     buckets: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     grp = _GroupPlan(key, params, grads, states)
-    for i, (p, g, st) in enumerate(zip(params, grads, states)):
+    for i, (p, g, st) in enumerate(zip(params, grads, states, strict=False)):
         if compilable(p, g, st):
             buckets.setdefault((p.device, p.dtype), []).append(i)
         else:
             grp.eager_idx.append(i)
     try:
         for idx in buckets.values():
-            size = _CHUNK if len(idx) > _CHUNK and _splits(rule, params, grads, states, hypers, idx[0]) \
-                else len(idx)
-            grp.buckets += [_plan_bucket(rule, params, grads, states, hypers, idx[k:k + size])
-                            for k in range(0, len(idx), size)]
+            size = _CHUNK if len(idx) > _CHUNK and _splits(rule, params, grads, states, hypers, idx[0]) else len(idx)
+            grp.buckets += [
+                _plan_bucket(rule, params, grads, states, hypers, idx[k : k + size]) for k in range(0, len(idx), size)
+            ]
     except TypeError:  # an unhashable flag
         grp.buckets = []
         grp.eager_idx = list(range(len(params)))
@@ -382,8 +428,13 @@ def _plan_group(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torc
     return grp
 
 
-def run_compiled(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-                 states: Sequence[State], hypers: Sequence[Hyper]) -> None:
+def run_compiled(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+) -> None:
     """Run ``rule`` over a group with compiled code, one compiled function per (device, dtype)
     bucket; params the compiler should not see run on the eager engine."""
     key = (rule, tuple(map(id, params)))

@@ -1,22 +1,28 @@
 """The per-tensor eager engine: the reference every other engine is tested against, and the
 path for tensor subclasses (DTensor, sparse gradients)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from .rule import Hyper, Rule, State
 
 
-def run_eager(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-              states: Sequence[State], hypers: Sequence[Hyper]) -> None:
+def run_eager(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+) -> None:
     """Call ``rule`` once per parameter.
 
     With a float32 master weight in ``state['master_weight']`` the rule updates the master (the
     grad is cast to float32) and the parameter receives a rounded copy.
     """
-    for param, grad, state, hyper in zip(params, grads, states, hypers):
+    for param, grad, state, hyper in zip(params, grads, states, hypers, strict=False):
         apply_rule(rule, param, grad, state, hyper)
 
 

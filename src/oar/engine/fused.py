@@ -39,6 +39,7 @@ engine (:mod:`oar.engine.sharded`, FSDP2) runs it through :func:`split_run` (LAM
 The build needs a C compiler (``cc``, ``gcc`` or ``clang``, or ``$CC``); without one, or if the
 build fails, a warning is issued once and every param takes the fallback.
 """
+
 from __future__ import annotations
 
 import array
@@ -54,7 +55,8 @@ import sys
 import threading
 import warnings
 import weakref
-from typing import Any, Callable, Literal, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import torch
 
@@ -62,23 +64,41 @@ from .common import PLAIN, DropCache, atomic_path, cache_path
 from .rule import Engine, Hyper, Rule, State
 from .torch_private import increment_version
 
-__all__ = ["Kernel", "register", "run_fused", "kernel_for", "library", "stats", "nonfinite", "NONFINITE",
-           "SplitRun", "split_run", "SPLIT_PHASES"]
+__all__ = [
+    "NONFINITE",
+    "SPLIT_PHASES",
+    "Kernel",
+    "SplitRun",
+    "kernel_for",
+    "library",
+    "nonfinite",
+    "register",
+    "run_fused",
+    "split_run",
+    "stats",
+]
 
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
 # -ffp-contract=off: no fused multiply-add (each op rounds as the rule's); -fno-trapping-math:
 # floating-point comparisons may be evaluated speculatively, so selects (Rprop's, Adamax's max)
 # vectorize; results are unchanged (only the exception flags, which nothing reads, may differ).
-_FLAGS = ["-O3", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-std=c11",
-          "-shared", "-fPIC"]
+_FLAGS = [
+    "-O3",
+    "-fopenmp",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-ffp-contract=off",
+    "-std=c11",
+    "-shared",
+    "-fPIC",
+]
 #: Environment variable naming the ISA the kernels are built for (``-march=``): ``native`` by
 #: default; ``x86-64`` (SSE2 only) builds for the baseline, so that the tests can run the same
 #: kernels on any x86-64 machine and an ISA-dependent assumption fails everywhere (.ci/run does).
 MARCH_ENV = "OAR_FUSED_MARCH"
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64", torch.bfloat16: "bf16"}
 # the state's dtype for a param dtype; bfloat16 params go through a float32 master weight
-_STATE_DTYPE = {torch.float32: torch.float32, torch.float64: torch.float64,
-                torch.bfloat16: torch.float32}
+_STATE_DTYPE = {torch.float32: torch.float32, torch.float64: torch.float64, torch.bfloat16: torch.float32}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +216,7 @@ def _build(kernel: Kernel) -> None:
         if not os.path.exists(path):
             src = os.path.join(_KERNEL_DIR, kernel.source)
             with atomic_path(path) as tmp:  # a failed build leaves no partial library
-                proc = subprocess.run([cc, *_flags(), src, "-o", tmp], capture_output=True, text=True)
+                proc = subprocess.run([cc, *_flags(), src, "-o", tmp], check=False, capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(f"{cc} failed on {src}:\n{proc.stderr[-2000:]}")
             _stats["builds"] += 1
@@ -215,9 +235,12 @@ def _build(kernel: Kernel) -> None:
                     split.restype = ctypes.c_int
                     split.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 6 + [ctypes.c_int, ctypes.c_void_p]
                     _split_fns[kernel.source, dtype, phase] = split
-    except Exception as e:  # noqa: BLE001 - any failure means: use the fallback engine
-        warnings.warn(f"oar: the fused {kernel.name} kernel is unavailable, its params take the "
-                      f"fallback engine ({e})", RuntimeWarning, stacklevel=2)
+    except Exception as e:
+        warnings.warn(
+            f"oar: the fused {kernel.name} kernel is unavailable, its params take the fallback engine ({e})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         lib = False
     with _lock:
         _libs[kernel.source] = lib
@@ -245,8 +268,7 @@ def library(kernel: Kernel, wait: bool = True) -> ctypes.CDLL | None:
     elif thread is None:
         with _lock:
             if kernel.source not in _building:
-                thread = threading.Thread(target=_build, args=(kernel,), daemon=True,
-                                          name=f"oar-build-{kernel.name}")
+                thread = threading.Thread(target=_build, args=(kernel,), daemon=True, name=f"oar-build-{kernel.name}")
                 _building[kernel.source] = thread
                 thread.start()
     lib = _libs.get(kernel.source)
@@ -262,21 +284,33 @@ def stats() -> dict[str, int]:
 def _param_ok(kernel: Kernel, param: torch.Tensor, state: State) -> bool:
     """The grad-independent half of eligibility, checked when a group's plan is made."""
     dtype = param.dtype
-    if (type(param) not in PLAIN or not param.is_cpu or (kernel.source, dtype) not in _fns
-            or not param.is_contiguous()):
+    if type(param) not in PLAIN or not param.is_cpu or (kernel.source, dtype) not in _fns or not param.is_contiguous():
         return False
     sdtype, numel = _STATE_DTYPE[dtype], param.numel()
     if ("master_weight" in state) != (sdtype is not dtype):
         return False
     for name in (n for n in _element_states(kernel, dtype) if n not in kernel.rows):
         s = state.get(name)
-        if not (s is not None and type(s) in PLAIN and s.dtype is sdtype and s.is_cpu and s.numel() == numel
-                and s.is_contiguous()):
+        if not (
+            s is not None
+            and type(s) in PLAIN
+            and s.dtype is sdtype
+            and s.is_cpu
+            and s.numel() == numel
+            and s.is_contiguous()
+        ):
             return False
     for name in kernel.rows:
         s = state.get(name)
-        if not (s is not None and type(s) in PLAIN and s.dtype is sdtype and s.is_cpu and s.dim() >= 1
-                and s.shape[1:] == param.shape and s.is_contiguous()):
+        if not (
+            s is not None
+            and type(s) in PLAIN
+            and s.dtype is sdtype
+            and s.is_cpu
+            and s.dim() >= 1
+            and s.shape[1:] == param.shape
+            and s.is_contiguous()
+        ):
             return False
     for names, want in ((kernel.pows, sdtype), (kernel.counters, torch.int64)):
         for name in names:
@@ -293,8 +327,14 @@ def _element_states(kernel: Kernel, dtype: torch.dtype) -> tuple[str, ...]:
 
 
 def _grad_ok(grad: torch.Tensor, dtype: torch.dtype, numel: int) -> bool:
-    return (type(grad) in PLAIN and grad.dtype is dtype and grad.layout is torch.strided
-            and grad.is_cpu and grad.numel() == numel and grad.is_contiguous())
+    return (
+        type(grad) in PLAIN
+        and grad.dtype is dtype
+        and grad.layout is torch.strided
+        and grad.is_cpu
+        and grad.numel() == numel
+        and grad.is_contiguous()
+    )
 
 
 def _address(values: Sequence[int] | Sequence[float], typecode: str) -> tuple[array.array, int]:
@@ -308,10 +348,16 @@ class _KernelBatch:
     their param, state and pow addresses and sizes (built once; the grads' and
     hyper-parameters' are built per step)."""
 
-    __slots__ = ("fn", "idx", "numels", "arrays")
+    __slots__ = ("arrays", "fn", "idx", "numels")
 
-    def __init__(self, kernel: Kernel, dtype: torch.dtype, idx: list[int],
-                 params: Sequence[torch.Tensor], states: Sequence[State]) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        dtype: torch.dtype,
+        idx: list[int],
+        params: Sequence[torch.Tensor],
+        states: Sequence[State],
+    ) -> None:
         self.fn = _fns[kernel.source, dtype]
         self.idx = idx
         self.numels = [params[i].numel() for i in idx]
@@ -329,12 +375,12 @@ class _KernelPlan:
     params and state tensors are the same objects at the same addresses (checked at every step;
     held by weak references, so a plan keeps no tensor alive)."""
 
-    __slots__ = ("refs", "param_ptrs", "batches", "rest", "__weakref__")
+    __slots__ = ("__weakref__", "batches", "param_ptrs", "refs", "rest")
 
     def __init__(self, kernel: Kernel, params: Sequence[torch.Tensor], states: Sequence[State]) -> None:
         self.refs: list[Callable[[], Any]] = []  # set by _plan_for, with the drop callback
         self.param_ptrs = [_ptr(p) for p in params]
-        ok = [_param_ok(kernel, p, st) for p, st in zip(params, states)]
+        ok = [_param_ok(kernel, p, st) for p, st in zip(params, states, strict=False)]
         self.rest = [i for i, good in enumerate(ok) if not good]
         by_dtype: dict[torch.dtype, list[int]] = {}
         for i, good in enumerate(ok):
@@ -353,23 +399,25 @@ def _state_names(kernel: Kernel) -> tuple[str, ...]:
     return kernel.state + kernel.rows + kernel.pows + kernel.counters + ("master_weight",)
 
 
-def _state_list(kernel: Kernel, params: Sequence[torch.Tensor],
-                states: Sequence[State]) -> list[torch.Tensor | None]:
+def _state_list(kernel: Kernel, params: Sequence[torch.Tensor], states: Sequence[State]) -> list[torch.Tensor | None]:
     """Each param followed by its state tensors (None where absent), as a plan depends on them."""
     names = _state_names(kernel)
     out: list[torch.Tensor | None] = []
-    for p, st in zip(params, states):
+    for p, st in zip(params, states, strict=False):
         out.append(p)
         out.extend([st.get(name) for name in names])
     return out
 
 
-def _state_refs(kernel: Kernel, params: Sequence[torch.Tensor], states: Sequence[State],
-                drop: Callable[[object], None]) -> list[Callable[[], Any]]:
+def _state_refs(
+    kernel: Kernel, params: Sequence[torch.Tensor], states: Sequence[State], drop: Callable[[object], None]
+) -> list[Callable[[], Any]]:
     """Weak references to ``_state_list``'s entries; a param's death drops the plan."""
     stride = 1 + len(_state_names(kernel))
-    return [_none if t is None else weakref.ref(t, drop if j % stride == 0 else None)
-            for j, t in enumerate(_state_list(kernel, params, states))]
+    return [
+        _none if t is None else weakref.ref(t, drop if j % stride == 0 else None)
+        for j, t in enumerate(_state_list(kernel, params, states))
+    ]
 
 
 def _none() -> None:
@@ -383,8 +431,7 @@ def _ptr(t: torch.Tensor) -> int:
 _plans: DropCache[tuple, _KernelPlan] = DropCache()
 
 
-def _plan_for(kernel: Kernel, rule: Rule, params: Sequence[torch.Tensor],
-              states: Sequence[State]) -> _KernelPlan:
+def _plan_for(kernel: Kernel, rule: Rule, params: Sequence[torch.Tensor], states: Sequence[State]) -> _KernelPlan:
     # the first state dict tells apart two optimizers over the same params (one plan each)
     key = (rule, tuple(map(id, params)), id(states[0]) if states else 0)
     plan = _plans.get(key)
@@ -395,9 +442,15 @@ def _plan_for(kernel: Kernel, rule: Rule, params: Sequence[torch.Tensor],
     return plan
 
 
-def run_fused(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-              states: Sequence[State], hypers: Sequence[Hyper], fallback: Engine | None = None,
-              wait: bool = True) -> None:
+def run_fused(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+    fallback: Engine | None = None,
+    wait: bool = True,
+) -> None:
     """Update the params the rule's fused kernel may handle with it, and hand the others to
     ``fallback`` (default: the compiled engine). ``wait=False``: do not wait for a kernel being
     built; its params take the fallback meanwhile."""
@@ -419,7 +472,7 @@ def run_fused(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.
         for batch in plan.batches:
             idx, dtype = batch.idx, params[batch.idx[0]].dtype
             values = []
-            for i, numel in zip(idx, batch.numels):
+            for i, numel in zip(idx, batch.numels, strict=False):
                 hy = hypers[i]
                 v = converted.get(id(hy), converted)
                 if v is converted:
@@ -431,14 +484,19 @@ def run_fused(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.
                 _launch(batch, [params[i] for i in idx], [grads[i] for i in idx], values)
                 continue
             # some param of the batch cannot run fused this step: launch the others on their own
-            good = [i for i in idx if kernel.hypers(hypers[i]) is not None
-                    and _grad_ok(grads[i], dtype, params[i].numel())]
+            good = [
+                i for i in idx if kernel.hypers(hypers[i]) is not None and _grad_ok(grads[i], dtype, params[i].numel())
+            ]
             chosen = set(good)
             rest.extend(i for i in idx if i not in chosen)
             if good:
                 sub = _KernelBatch(kernel, dtype, good, params, states)
-                _launch(sub, [params[i] for i in good], [grads[i] for i in good],
-                        [x for i in good for x in kernel.hypers(hypers[i]) or ()])
+                _launch(
+                    sub,
+                    [params[i] for i in good],
+                    [grads[i] for i in good],
+                    [x for i in good for x in kernel.hypers(hypers[i]) or ()],
+                )
     _stats["fused_params"] += len(params) - len(rest)
     if rest:
         _stats["fallback_params"] += len(rest)
@@ -446,8 +504,13 @@ def run_fused(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.
             fallback(rule, params, grads, states, hypers)
         else:
             rest = sorted(rest)
-            fallback(rule, [params[i] for i in rest], [grads[i] for i in rest],
-                     [states[i] for i in rest], [hypers[i] for i in rest])
+            fallback(
+                rule,
+                [params[i] for i in rest],
+                [grads[i] for i in rest],
+                [states[i] for i in rest],
+                [hypers[i] for i in rest],
+            )
 
 
 class SplitRun:
@@ -455,8 +518,14 @@ class SplitRun:
     (indices the kernel runs), :meth:`sums` (pass 1: their local partial sums, rows of a float64
     tensor) and :meth:`apply` (pass 2, with the sums added over the ranks)."""
 
-    def __init__(self, kernel: Kernel, batches: list[tuple[_KernelBatch, list[float]]],
-                 params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], count: int) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        batches: list[tuple[_KernelBatch, list[float]]],
+        params: Sequence[torch.Tensor],
+        grads: Sequence[torch.Tensor],
+        count: int,
+    ) -> None:
         self.kernel, self.batches, self.count = kernel, batches, count
         self.params, self.grads = params, grads
         self.taken = [i for batch, _ in batches for i in batch.idx]
@@ -467,9 +536,9 @@ class SplitRun:
             n = len(batch.idx)
             dtype = self.params[batch.idx[0]].dtype
             fn = _split_fns[self.kernel.source, dtype, phase]
-            part = sums[row:row + n]
-            g_buf, g_addr = _address([self.grads[i].data_ptr() for i in batch.idx], "Q")
-            h_buf, h_addr = _address(values, "d")
+            part = sums[row : row + n]
+            _g_buf, g_addr = _address([self.grads[i].data_ptr() for i in batch.idx], "Q")
+            _h_buf, h_addr = _address(values, "d")
             (_, p), (_, s), (_, w), (_, nn) = batch.arrays
             if phase == "apply":
                 increment_version([self.params[i] for i in batch.idx])
@@ -488,8 +557,15 @@ class SplitRun:
         self._run("apply", sums)
 
 
-def split_run(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-              states: Sequence[State], hypers: Sequence[Hyper], count: int, wait: bool = True) -> SplitRun | None:
+def split_run(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+    count: int,
+    wait: bool = True,
+) -> SplitRun | None:
     """The two-pass form of ``rule``'s kernel for the params it can take this step (see
     :class:`SplitRun`), or None when the rule has no kernel, no two-pass form, or its library is
     not available (being built, with ``wait=False``)."""
@@ -516,18 +592,16 @@ def split_run(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.
     return SplitRun(kernel, batches, params, grads, count)
 
 
-def _launch(bucket: _KernelBatch, params: list[torch.Tensor], grads: list[torch.Tensor],
-            values: list[float]) -> None:
-    g_buf, g_addr = _address([g.data_ptr() for g in grads], "Q")  # buffers live until return
-    h_buf, h_addr = _address(values, "d")
+def _launch(bucket: _KernelBatch, params: list[torch.Tensor], grads: list[torch.Tensor], values: list[float]) -> None:
+    _g_buf, g_addr = _address([g.data_ptr() for g in grads], "Q")  # buffers live until return
+    _h_buf, h_addr = _address(values, "d")
     (_, p), (_, s), (_, w), (_, n) = bucket.arrays
     # What an in-place torch op does: autograd then refuses a backward through the old values.
     # Done before the kernel, while these objects are still in cache (the kernel evicts them).
     increment_version(params)
     if bucket.fn(len(bucket.idx), p, g_addr, s, w, n, h_addr, torch.get_num_threads()) != 0:
         # the kernel allocates its scratch before writing anything: nothing has changed
-        raise MemoryError(f"oar: the fused kernel could not allocate its scratch memory for "
-                          f"{len(bucket.idx)} params")
+        raise MemoryError(f"oar: the fused kernel could not allocate its scratch memory for {len(bucket.idx)} params")
 
 
 #: The non-finite guard's check of the grads (``oar.step_check``, ``skip_nonfinite=True``):
@@ -550,15 +624,23 @@ def nonfinite(grads: Sequence[torch.Tensor], wait: bool = False) -> bool | None:
         return False
     dtype = grads[0].dtype
     for g in grads:
-        if not (type(g) in PLAIN and g.dtype is dtype and g.layout is torch.strided and g.is_cpu
-                and g.is_contiguous() and dtype in NONFINITE_DTYPES):
-            raise ValueError(f"nonfinite: takes dense contiguous CPU tensors of one dtype among "
-                             f"{NONFINITE_DTYPES}, got {type(g).__name__} {g.dtype} {g.layout} on {g.device}")
+        if not (
+            type(g) in PLAIN
+            and g.dtype is dtype
+            and g.layout is torch.strided
+            and g.is_cpu
+            and g.is_contiguous()
+            and dtype in NONFINITE_DTYPES
+        ):
+            raise ValueError(
+                f"nonfinite: takes dense contiguous CPU tensors of one dtype among "
+                f"{NONFINITE_DTYPES}, got {type(g).__name__} {g.dtype} {g.layout} on {g.device}"
+            )
     if library(NONFINITE, wait) is None:
         return None
     fn = _fns.get((NONFINITE.source, dtype))
     if fn is None:
         return None
-    g_buf, g_addr = _address([g.data_ptr() for g in grads], "Q")  # buffers live until return
-    n_buf, n_addr = _address([g.numel() for g in grads], "q")
+    _g_buf, g_addr = _address([g.data_ptr() for g in grads], "Q")  # buffers live until return
+    _n_buf, n_addr = _address([g.numel() for g in grads], "q")
     return bool(fn(len(grads), None, g_addr, None, None, n_addr, None, torch.get_num_threads()))

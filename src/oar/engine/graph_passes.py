@@ -11,30 +11,84 @@ rounding:
   stores the moments and accumulates the norms in one loop, pass 2 recomputes r from p, m, v
   and applies the trust ratio: 28 bytes/param read instead of 32, no temporaries.
 """
+
 from __future__ import annotations
 
 import torch
-import torch.fx as fx
+from torch import fx
 
 from .torch_private import force_stride_order, node_value, op_name, set_node_value
 
-__all__ = ["reciprocal_scalar_divisions", "hoist_scalars", "split_at_reductions",
-           "store_updates_where_computed"]
+__all__ = [
+    "hoist_scalars",
+    "reciprocal_scalar_divisions",
+    "split_at_reductions",
+    "store_updates_where_computed",
+]
 
 # Ops that are cheap on a scalar: a scalar computed from these only is left inline in the loops.
-_CHEAP = frozenset({
-    "select", "view", "reshape", "_unsafe_view", "squeeze", "unsqueeze", "expand", "alias",
-    "clone", "_to_copy", "convert_element_type", "lift_fresh_copy", "detach",
-    "add", "sub", "rsub", "mul", "neg", "gt", "ge", "lt", "le", "eq", "ne", "bitwise_and",
-    "bitwise_or", "logical_and", "logical_or", "logical_not", "scalar_tensor", "full", "ones_like",
-    "zeros_like",
-})
+_CHEAP = frozenset(
+    {
+        "select",
+        "view",
+        "reshape",
+        "_unsafe_view",
+        "squeeze",
+        "unsqueeze",
+        "expand",
+        "alias",
+        "clone",
+        "_to_copy",
+        "convert_element_type",
+        "lift_fresh_copy",
+        "detach",
+        "add",
+        "sub",
+        "rsub",
+        "mul",
+        "neg",
+        "gt",
+        "ge",
+        "lt",
+        "le",
+        "eq",
+        "ne",
+        "bitwise_and",
+        "bitwise_or",
+        "logical_and",
+        "logical_or",
+        "logical_not",
+        "scalar_tensor",
+        "full",
+        "ones_like",
+        "zeros_like",
+    }
+)
 
 # Whole-tensor reductions: what a split graph's second pass waits for.
-_REDUCTIONS = frozenset({
-    "linalg_vector_norm", "norm", "sum", "mean", "amax", "amin", "max", "min", "prod", "var",
-    "std", "var_mean", "dot", "vdot", "all", "any", "argmax", "argmin", "logsumexp",
-})
+_REDUCTIONS = frozenset(
+    {
+        "linalg_vector_norm",
+        "norm",
+        "sum",
+        "mean",
+        "amax",
+        "amin",
+        "max",
+        "min",
+        "prod",
+        "var",
+        "std",
+        "var_mean",
+        "dot",
+        "vdot",
+        "all",
+        "any",
+        "argmax",
+        "argmin",
+        "logsumexp",
+    }
+)
 
 # Views: a one-element view of a param the second pass reads itself instead of receiving it.
 _VIEWS = frozenset({"select", "view", "reshape", "squeeze", "unsqueeze", "alias", "expand"})
@@ -138,14 +192,18 @@ def hoist_scalars(gm: fx.GraphModule) -> None:
         if n not in costly:
             result = False
             if n.op == "call_function":
-                result = _base_name(n) not in _CHEAP or any(
-                    is_costly(a) for a in n.all_input_nodes if _is_scalar(a))
+                result = _base_name(n) not in _CHEAP or any(is_costly(a) for a in n.all_input_nodes if _is_scalar(a))
             costly[n] = result
         return costly[n]
 
-    hoisted = [node for node in graph.nodes
-               if node.op == "call_function" and _is_scalar(node) and is_costly(node)
-               and any(_numel(u) > 1 for u in node.users)]
+    hoisted = [
+        node
+        for node in graph.nodes
+        if node.op == "call_function"
+        and _is_scalar(node)
+        and is_costly(node)
+        and any(_numel(u) > 1 for u in node.users)
+    ]
     if hoisted:
         out, returned = _outputs(graph)
         out.args = (returned + tuple(hoisted),)
@@ -194,8 +252,7 @@ def split_at_reductions(gm: fx.GraphModule) -> tuple[fx.GraphModule, fx.GraphMod
             continue
         for a in n.all_input_nodes:
             updated = a if a.op == "placeholder" else root.get(a)
-            if updated is not None and any(u in in_b and order[u] < order[n]
-                                           for u in updates.get(updated, ())):
+            if updated is not None and any(u in in_b and order[u] < order[n] for u in updates.get(updated, ())):
                 return None
     extra, recompute = _values_b_needs(nodes, order, in_b, root, last, updates)
     if extra is None:
@@ -219,7 +276,7 @@ def split_at_reductions(gm: fx.GraphModule) -> tuple[fx.GraphModule, fx.GraphMod
         ph = g_b.placeholder(f"extra_{i}")
         set_node_value(ph, node_value(e))
         env_b[e] = ph
-    for n, r in root.items():   # in-place updates done by A: read their placeholder
+    for n, r in root.items():  # in-place updates done by A: read their placeholder
         if n not in in_b:
             env_b[n] = env_b[r]
     keep = set(recompute) | in_b
@@ -233,9 +290,14 @@ def split_at_reductions(gm: fx.GraphModule) -> tuple[fx.GraphModule, fx.GraphMod
     return gm_a, gm_b, len(extra)
 
 
-def _values_b_needs(nodes: list[fx.Node], order: dict[fx.Node, int], in_b: set[fx.Node],
-                    root: dict[fx.Node, fx.Node], last: dict[fx.Node, fx.Node],
-                    updates: dict[fx.Node, list[fx.Node]]) -> tuple[list[fx.Node] | None, list[fx.Node]]:
+def _values_b_needs(
+    nodes: list[fx.Node],
+    order: dict[fx.Node, int],
+    in_b: set[fx.Node],
+    root: dict[fx.Node, fx.Node],
+    last: dict[fx.Node, fx.Node],
+    updates: dict[fx.Node, list[fx.Node]],
+) -> tuple[list[fx.Node] | None, list[fx.Node]]:
     """The A values graph B needs: (one-element values A passes to B, multi-element A nodes B
     recomputes), or (None, ...) when B would need a value it cannot recompute."""
     extra: list[fx.Node] = []
@@ -249,11 +311,11 @@ def _values_b_needs(nodes: list[fx.Node], order: dict[fx.Node, int], in_b: set[f
         if a.op == "placeholder":
             # B reads the placeholder after all of A's updates: valid if none came after reader
             return not any(u not in in_b and order[u] > order[reader] for u in updates.get(a, ()))
-        if a in root:   # an in-place update: B may read its placeholder if it is the last one
-            return last[root[a]] is a and not any(
-                order[u] > order[a] and u in in_b for u in updates.get(root[a], ()))
-        if _numel(a) <= 1 and not (_base_name(a) in _VIEWS and all(
-                x.op == "placeholder" and x not in last for x in a.all_input_nodes)):
+        if a in root:  # an in-place update: B may read its placeholder if it is the last one
+            return last[root[a]] is a and not any(order[u] > order[a] and u in in_b for u in updates.get(root[a], ()))
+        if _numel(a) <= 1 and not (
+            _base_name(a) in _VIEWS and all(x.op == "placeholder" and x not in last for x in a.all_input_nodes)
+        ):
             extra.append(a)
             return True
         recompute.append(a)

@@ -1,11 +1,13 @@
 """The types an engine runs: an update *rule*, one param's ``State`` and its ``Hyper`` dict."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import torch
 
-__all__ = ["State", "Hyper", "Rule", "Engine"]
+__all__ = ["Engine", "Hyper", "Rule", "State"]
 
 #: One param's optimizer state: accumulators (param-shaped or one-element tensors), and
 #: ``'master_weight'``, the float32 copy of a low-precision param, when it has one.
@@ -34,11 +36,9 @@ class Rule(Protocol):
       engine passes them as 0-d float64 tensors instead of Python floats.
     """
 
-    def __call__(self, param: torch.Tensor, grad: torch.Tensor, state: State, *args: Any,
-                 **kwargs: Any) -> None: ...
+    def __call__(self, param: torch.Tensor, grad: torch.Tensor, state: State, *args: Any, **kwargs: Any) -> None: ...
 
 
 #: An engine: ``engine(rule, params, grads, states, hypers)`` runs ``rule`` once for each
 #: ``(param, grad, state, hyper)`` of a group (``oar.engine.ENGINES``).
-Engine = Callable[[Rule, Sequence[torch.Tensor], Sequence[torch.Tensor], Sequence[State],
-                   Sequence[Hyper]], None]
+Engine = Callable[[Rule, Sequence[torch.Tensor], Sequence[torch.Tensor], Sequence[State], Sequence[Hyper]], None]

@@ -24,6 +24,7 @@ Sums are reduced over the mesh dimension that holds the ``Shard`` placement, wit
 group of that dimension (``device_mesh.get_group(dim)``); a ``Replicate`` param's local tensor is
 the whole param and is not reduced.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -97,8 +98,11 @@ def fallback_warned() -> frozenset[str]:
 def _warn_once(reason: str) -> None:
     if reason not in _warned:
         _warned.add(reason)
-        warnings.warn(f"oar: sharded params run on the eager engine (DTensor ops, one collective "
-                      f"per op): {reason}", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"oar: sharded params run on the eager engine (DTensor ops, one collective per op): {reason}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 def is_sharded(t: object) -> bool:
@@ -176,8 +180,11 @@ class _LocalStates:
 
     def fits(self, states: Sequence[State]) -> bool:
         """Whether ``states`` are the dicts this was made from, holding the same tensors."""
-        return (len(states) == len(self.ids) and all(id(st) == i for st, i in zip(states, self.ids, strict=True))
-                and all(map(_same_locals, states, self.dicts)))
+        return (
+            len(states) == len(self.ids)
+            and all(id(st) == i for st, i in zip(states, self.ids, strict=True))
+            and all(map(_same_locals, states, self.dicts))
+        )
 
 
 def _same_locals(state: State, local: State) -> bool:
@@ -198,8 +205,14 @@ def all_reduce_sum(sums: torch.Tensor, group: Any) -> None:
     torch.distributed.all_reduce(sums, op=torch.distributed.ReduceOp.SUM, group=group)
 
 
-def run_sharded(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-                states: Sequence[State], hypers: Sequence[Hyper], engine: Engine) -> None:
+def run_sharded(
+    rule: Rule,
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+    engine: Engine,
+) -> None:
     """Run ``rule`` over a group's DTensor params: the eligible ones on ``engine`` with their
     local tensors (two passes and one all-reduce per process group for a rule with a
     :class:`Reduction`), the others on the eager engine with a one-time warning."""
@@ -221,8 +234,9 @@ def run_sharded(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torc
         if cache is None or not cache.fits(gstates):
             cache = _LocalStates(gstates)
             # dropped when a param or a state DTensor dies: the cache keeps no dead optimizer's state
-            cache.refs = _local_states.watch(key, cache, [params[i] for i in good] + [
-                v for st in gstates for v in st.values() if is_sharded(v)])
+            cache.refs = _local_states.watch(
+                key, cache, [params[i] for i in good] + [v for st in gstates for v in st.values() if is_sharded(v)]
+            )
         ls = cache.dicts
         lh = [hypers[i] for i in good]
         reduction = _reductions.get(rule)
@@ -234,13 +248,25 @@ def run_sharded(rule: Rule, params: Sequence[torch.Tensor], grads: Sequence[torc
                 split = split_run(rule, lp, lg, ls, lh, reduction.count, wait=engine is run_fused)
             _run_reduced(reduction, rule, [params[i] for i in good], lp, lg, ls, lh, split)
     if rest:
-        run_eager(rule, [params[i] for i in rest], [grads[i] for i in rest], [states[i] for i in rest],
-                  [hypers[i] for i in rest])
+        run_eager(
+            rule,
+            [params[i] for i in rest],
+            [grads[i] for i in rest],
+            [states[i] for i in rest],
+            [hypers[i] for i in rest],
+        )
 
 
-def _run_reduced(reduction: Reduction, rule: Rule, dparams: Sequence[torch.Tensor],
-                 params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], states: Sequence[State],
-                 hypers: Sequence[Hyper], split: SplitRun | None) -> None:
+def _run_reduced(
+    reduction: Reduction,
+    rule: Rule,
+    dparams: Sequence[torch.Tensor],
+    params: Sequence[torch.Tensor],
+    grads: Sequence[torch.Tensor],
+    states: Sequence[State],
+    hypers: Sequence[Hyper],
+    split: SplitRun | None,
+) -> None:
     """Pass 1 on every local shard (the kernel's for the params ``split`` takes, the
     reduction's Python form for the others), one all-reduce of the partial sums per process
     group, pass 2."""
@@ -251,8 +277,7 @@ def _run_reduced(reduction: Reduction, rule: Rule, dparams: Sequence[torch.Tenso
     for i in rest:
         rows[i], carries[i] = reduction.first(params[i], grads[i], states[i], **hypers[i])
     order = taken + rest
-    sums = torch.stack([rows[i] for i in order]) if order else torch.zeros(0, reduction.count,
-                                                                            dtype=torch.float64)
+    sums = torch.stack([rows[i] for i in order]) if order else torch.zeros(0, reduction.count, dtype=torch.float64)
     position = {i: k for k, i in enumerate(order)}
     by_group: dict[Any, list[int]] = {}
     for i, d in enumerate(dparams):
@@ -267,6 +292,6 @@ def _run_reduced(reduction: Reduction, rule: Rule, dparams: Sequence[torch.Tenso
             all_reduce_sum(picked, group)
             sums[idx] = picked
     if split is not None and taken:
-        split.apply(sums[:len(taken)].contiguous())
+        split.apply(sums[: len(taken)].contiguous())
     for i in rest:
         reduction.second(params[i], grads[i], states[i], sums[position[i]], carries[i], **hypers[i])

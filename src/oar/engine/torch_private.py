@@ -10,19 +10,34 @@ After an upgrade, run ``tests/test_engine.py`` and ``tests/test_graph_passes.py`
 change mostly shows as a silent fallback (eager engine, no saved artifacts, no inductor cache
 dir), which those tests catch through the engines' ``stats()``.
 """
+
 from __future__ import annotations
 
 import contextlib
 import importlib
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 
 __all__ = [
-    "increment_version", "inductor_cache_dir", "dynamo_supported", "inductor_cxx", "has_triton",
-    "fake_tensors", "trace", "node_value", "set_node_value", "op_name", "force_stride_order",
-    "compile_fx", "has_standalone_compile", "standalone_compile", "save_artifact", "load_artifact",
+    "compile_fx",
+    "dynamo_supported",
+    "fake_tensors",
+    "force_stride_order",
+    "has_standalone_compile",
+    "has_triton",
+    "increment_version",
+    "inductor_cache_dir",
+    "inductor_cxx",
+    "load_artifact",
+    "node_value",
     "one_kernel_per_loop",
+    "op_name",
+    "save_artifact",
+    "set_node_value",
+    "standalone_compile",
+    "trace",
 ]
 
 #: (dtype, shape, stride) of one tensor, as the engines describe a traced input.
@@ -50,6 +65,7 @@ def inductor_cache_dir() -> str | None:
             continue
     return None  # pragma: no cover
 
+
 # ---------------------------------------------------------------- can inductor compile here
 
 
@@ -75,6 +91,7 @@ def has_triton() -> bool:
 
     return bool(_has_triton())
 
+
 # ---------------------------------------------------------------- tracing and FX graphs
 
 
@@ -87,8 +104,7 @@ def fake_tensors(metas: Sequence[Meta], device: torch.device) -> list[torch.Tens
     from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
     with FakeTensorMode(shape_env=ShapeEnv()):
-        return [torch.empty_strided(shape, stride, dtype=dtype, device=device)
-                for dtype, shape, stride in metas]
+        return [torch.empty_strided(shape, stride, dtype=dtype, device=device) for dtype, shape, stride in metas]
 
 
 def trace(fn: Callable[..., Any], examples: Sequence[torch.Tensor]) -> torch.fx.GraphModule:
@@ -125,11 +141,13 @@ def force_stride_order() -> Any:
 
     return inductor_prims.force_stride_order
 
+
 # ---------------------------------------------------------------- compiling and saving
 
 
-def compile_fx(gm: torch.fx.GraphModule, examples: Sequence[torch.Tensor],
-               options: dict[str, Any]) -> Callable[..., Any]:
+def compile_fx(
+    gm: torch.fx.GraphModule, examples: Sequence[torch.Tensor], options: dict[str, Any]
+) -> Callable[..., Any]:
     """Inductor's backend on an aten graph (what torch.compile calls after dynamo). Check:
     ``torch._inductor.compile_fx.compile_fx(gm, examples, config_patches=)``; the option names
     in ``compiled._INDUCTOR_OPTIONS`` still exist in ``torch._inductor.config``."""
@@ -147,8 +165,7 @@ def has_standalone_compile() -> bool:
     return hasattr(torch._inductor, "standalone_compile") and hasattr(torch._inductor, "CompiledArtifact")
 
 
-def standalone_compile(gm: torch.fx.GraphModule, examples: Sequence[torch.Tensor],
-                       options: dict[str, Any]) -> Any:
+def standalone_compile(gm: torch.fx.GraphModule, examples: Sequence[torch.Tensor], options: dict[str, Any]) -> Any:
     """Compile like ``compile_fx`` into a ``CompiledArtifact`` that can be saved. The graph must
     return a tuple. Check: ``standalone_compile(gm, examples, options={'config_patches': ...})``."""
     import torch._inductor
